@@ -1,0 +1,26 @@
+"""kfunc: the Keras functional API, compiled to pure JAX.
+
+``import kfunc as keras`` runs the functional-API guide's code as written.
+"""
+
+from kfunc import activations, initializers, layers, models, utils
+from kfunc.layers import Input
+from kfunc.layers.base import Variables
+from kfunc.lower import Lowered, lower
+from kfunc.models import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input",
+    "Lowered",
+    "Model",
+    "Sequential",
+    "Variables",
+    "activations",
+    "initializers",
+    "layers",
+    "lower",
+    "models",
+    "utils",
+]

@@ -1,0 +1,85 @@
+"""Checks and conversions of user data against a model's inputs and outputs, on the host.
+
+Everything here runs before anything is compiled, so bad data fails fast with a message that
+names the input, the expected shape or dtype, and what was received.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kfunc.errors import KfuncError, describe_value
+
+
+class DataError(KfuncError, ValueError):
+    """Data passed to fit / evaluate / predict does not match the model."""
+
+
+def as_array(value, role: str) -> np.ndarray:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return np.asarray(value)
+    if isinstance(value, (list, tuple)) and value and all(np.isscalar(v) or isinstance(v, (list, tuple)) for v in value):
+        return np.asarray(value)
+    raise DataError(f"{role} must be an array (NumPy or JAX), but received {describe_value(value)}.")
+
+
+def check_against_tensor(array: np.ndarray, tensor, role: str) -> np.ndarray:
+    """``array`` must fit ``tensor.shape`` (``None`` matches any size) and convert to its dtype."""
+    expected = tensor.shape
+    shape = array.shape
+    if len(shape) != len(expected) or any(e is not None and s != e for s, e in zip(shape, expected)):
+        hint = ""
+        if len(shape) == len(expected) - 1 and all(e is None or s == e for s, e in zip(shape, expected[1:])):
+            hint = " It looks like a single example: add the batch axis (x[None])."
+        raise DataError(
+            f"{role} must have shape {expected} (None: any size), but received shape {shape}.{hint}"
+        )
+    target = np.dtype(tensor.dtype)
+    if array.dtype == target:
+        return array
+    if np.issubdtype(target, np.integer) and np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise DataError(
+                f"{role} is declared {target.name} (e.g. token ids for an Embedding), but received "
+                f"{array.dtype.name} values that are not whole numbers; pass integer data."
+            )
+    if np.issubdtype(target, np.floating) and np.issubdtype(array.dtype, np.integer) and array.size:
+        limit = 2 ** (np.finfo(target).nmant + 1)
+        if np.abs(array).max() > limit:
+            raise DataError(
+                f"{role} is declared {target.name}, but received {array.dtype.name} values up to "
+                f"{np.abs(array).max()}, which {target.name} cannot represent exactly (limit {limit}); "
+                "scale the data or declare an integer Input."
+            )
+    if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.number):
+        return array.astype(target)
+    raise DataError(f"{role} must be numeric, but received dtype {array.dtype}.")
+
+
+def model_input_arrays(model, x) -> list[np.ndarray]:
+    """``x`` as given by the user -> one checked array per model input, in ``model.inputs`` order."""
+    if x is None:
+        raise DataError(f"Model '{model.name}' needs input data x, received None.")
+    try:
+        values = model.match_inputs(x)
+    except KfuncError as error:
+        raise DataError(str(error)) from None
+    names = model.input_names
+    arrays = [
+        check_against_tensor(as_array(v, f"Input '{n}'"), t, f"Input '{n}' of model '{model.name}'")
+        for v, n, t in zip(values, names, model.inputs, strict=True)
+    ]
+    check_same_length(arrays, names, "inputs")
+    return arrays
+
+
+def check_same_length(arrays, names, role: str) -> int:
+    lengths = {n: len(a) if a.ndim else None for n, a in zip(names, arrays, strict=True)}
+    if any(v is None for v in lengths.values()):
+        raise DataError(f"Each of the {role} needs a batch axis; received scalars for {[n for n, v in lengths.items() if v is None]}.")
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"All {role} must have the same number of samples, but received {lengths}.")
+    count = next(iter(lengths.values()))
+    if count == 0:
+        raise DataError(f"The {role} are empty (0 samples); pass at least one sample.")
+    return count

@@ -1,0 +1,1 @@
+"""The graph IR: symbolic tensors, nodes, ordering and the interpreter."""

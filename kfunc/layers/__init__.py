@@ -1,0 +1,65 @@
+"""``kfunc.layers``: every layer class and the merge functions, with Keras's names."""
+
+from kfunc.layers.base import Layer
+from kfunc.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D
+from kfunc.layers.core import Activation, Dense, Dropout, Embedding, Lambda
+from kfunc.layers.input import Input, InputLayer
+from kfunc.layers.input_spec import InputSpec
+from kfunc.layers.merge import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from kfunc.layers.normalization import BatchNormalization, LayerNormalization
+from kfunc.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
+from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from kfunc.layers.reshape import (
+    Cropping1D,
+    Cropping2D,
+    Flatten,
+    Permute,
+    RepeatVector,
+    Reshape,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
+from kfunc.layers.variable import Variable
+from kfunc.layers.wrappers import Bidirectional, TimeDistributed
+
+# Keras's short aliases.
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,200 @@
+"""Convolutions: Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose (Keras kernel layouts).
+
+``channels_last`` inputs are ``(batch, *spatial, channels)``; kernels are
+``(*kernel_size, in_channels // groups, filters)`` and, for transposed convolutions,
+``(*kernel_size, filters, in_channels)``, as in Keras, so weights move between the two.
+"""
+
+from __future__ import annotations
+
+from jax import lax
+
+from kfunc import activations
+from kfunc.errors import LayerConfigError
+from kfunc.layers import checks
+from kfunc.layers.base import Layer
+from kfunc.layers.input_spec import InputSpec
+
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def dimension_numbers(rank: int, data_format: str) -> tuple[str, str, str]:
+    """lax dimension numbers for a ``rank``-D convolution with Keras's kernel layout."""
+    spatial = _SPATIAL[rank]
+    data = "NC" + spatial if data_format == "channels_first" else "N" + spatial + "C"
+    return data, spatial + "IO", data
+
+
+def check_data_format(data_format, layer_class: str) -> str:
+    return checks.one_of(data_format or "channels_last", ("channels_last", "channels_first"), "data_format", layer_class)
+
+
+class BaseConv(Layer):
+    """Shared by the convolutions; ``rank`` is the number of spatial axes."""
+
+    rank = 2
+    transposed = False
+    paddings = ("valid", "same")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        n = self.rank
+        self.filters = checks.positive_int(filters, "filters", cls)
+        self.kernel_size = checks.int_tuple(kernel_size, n, "kernel_size", cls)
+        self.strides = checks.int_tuple(strides, n, "strides", cls)
+        self.padding = checks.one_of(padding, self.paddings, "padding", cls)
+        self.data_format = check_data_format(data_format, cls)
+        self.dilation_rate = checks.int_tuple(dilation_rate, n, "dilation_rate", cls)
+        self.groups = checks.positive_int(groups, "groups", cls)
+        if self.filters % self.groups:
+            raise LayerConfigError(f"{cls}: filters ({self.filters}) must be divisible by groups ({self.groups}).")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise LayerConfigError(f"{cls}: strides > 1 cannot be combined with dilation_rate > 1.")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.input_spec = InputSpec(ndim=n + 2)
+
+    @property
+    def channel_axis(self) -> int:
+        return 1 if self.data_format == "channels_first" else -1
+
+    def build(self, input_shape):
+        channels = checks.known_size(input_shape[self.channel_axis], "channel axis", self, input_shape)
+        if channels % self.groups:
+            raise LayerConfigError(
+                f"Layer '{self.name}' ({type(self).__name__}): input channels ({channels}) must be divisible "
+                f"by groups ({self.groups})."
+            )
+        if self.transposed:
+            shape = self.kernel_size + (self.filters, channels)
+        else:
+            shape = self.kernel_size + (channels // self.groups, self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.input_spec = InputSpec(
+            ndim=self.rank + 2,
+            axes={self.channel_axis: channels},
+            hint=f"The kernel was built for {channels} input channels: use a new layer for other inputs.",
+        )
+
+    def convolve(self, inputs, kernel):
+        padding = self.padding.upper()
+        if self.padding == "causal":
+            left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
+            padding = [(left, 0)]
+        return lax.conv_general_dilated(
+            inputs,
+            kernel,
+            window_strides=self.strides,
+            padding=padding,
+            rhs_dilation=self.dilation_rate,
+            dimension_numbers=dimension_numbers(self.rank, self.data_format),
+            feature_group_count=self.groups,
+        )
+
+    def call(self, inputs):
+        outputs = self.convolve(inputs, self.kernel.value)
+        if self.bias is not None:
+            bias = self.bias.value
+            if self.data_format == "channels_first":
+                bias = bias.reshape((-1,) + (1,) * self.rank)
+            outputs = outputs + bias
+        return self.activation(outputs)
+
+    def get_config(self):
+        return super().get_config() | {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
+            "activation": activations.name_of(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+
+
+class Conv1D(BaseConv):
+    """Input ``(batch, steps, channels)``; ``padding='causal'`` pads only the past."""
+
+    rank = 1
+    paddings = ("valid", "same", "causal")
+
+
+class Conv2D(BaseConv):
+    """Input ``(batch, rows, cols, channels)``, output ``(batch, new_rows, new_cols, filters)``."""
+
+    rank = 2
+
+
+class Conv3D(BaseConv):
+    """Input ``(batch, depth, rows, cols, channels)``."""
+
+    rank = 3
+
+
+def transpose_padding(kernel: int, stride: int, dilation: int, padding: str, output_padding):
+    """``(left, right)`` padding of the dilated input that gives Keras's transposed-conv length.
+
+    valid: ``(n - 1) * s + max(k, s)`` (plus ``output_padding`` if given);
+    same: ``n * s`` (or ``(n - 1) * s + k % 2 + output_padding``), ``k`` being the dilated kernel.
+    """
+    k = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(k, stride) - k if output_padding is None else output_padding
+        return k - 1, k - 1 + extra
+    total = stride + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, k - 1)
+    return left, total - left
+
+
+class BaseConvTranspose(BaseConv):
+    transposed = True
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
+                         use_bias, kernel_initializer, bias_initializer, **kwargs)
+        self.output_padding = (
+            None if output_padding is None
+            else checks.int_tuple(output_padding, self.rank, "output_padding", type(self).__name__, allow_zero=True)
+        )
+
+    def convolve(self, inputs, kernel):
+        pads = [
+            transpose_padding(k, s, d, self.padding, None if self.output_padding is None else self.output_padding[i])
+            for i, (k, s, d) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate, strict=True))
+        ]
+        return lax.conv_transpose(
+            inputs,
+            kernel,
+            self.strides,
+            padding=pads,
+            rhs_dilation=self.dilation_rate,
+            dimension_numbers=dimension_numbers(self.rank, self.data_format),
+            transpose_kernel=True,
+        )
+
+    def get_config(self):
+        config = super().get_config() | {"output_padding": self.output_padding}
+        config.pop("groups")
+        return config
+
+
+class Conv1DTranspose(BaseConvTranspose):
+    rank = 1
+
+
+class Conv2DTranspose(BaseConvTranspose):
+    """Kernel ``(rows, cols, filters, in_channels)``; upsamples by ``strides``."""
+
+    rank = 2

@@ -1,0 +1,181 @@
+"""Core layers: Dense, Activation, Dropout, Lambda, Embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from kfunc import activations
+from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
+from kfunc.layers import checks
+from kfunc.layers.base import Layer
+from kfunc.layers.input_spec import InputSpec
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)`` on the last axis.
+
+    Input ``(batch, ..., in)``, output ``(batch, ..., units)``; kernel ``(in, units)``, bias ``(units,)``.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = checks.positive_int(units, "units", "Dense")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        in_features = checks.known_size(input_shape[-1], "last dimension", self, input_shape)
+        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.input_spec = InputSpec(
+            min_ndim=2,
+            axes={-1: in_features},
+            hint=f"A Dense kernel is ({in_features}, {self.units}): use a new Dense layer for inputs of another width.",
+        )
+
+    def call(self, inputs):
+        outputs = inputs @ self.kernel.value
+        if self.bias is not None:
+            outputs = outputs + self.bias.value
+        return self.activation(outputs)
+
+    def get_config(self):
+        return super().get_config() | {
+            "units": self.units,
+            "activation": activations.name_of(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function elementwise; shape unchanged."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return super().get_config() | {"activation": activations.name_of(self.activation)}
+
+
+class Dropout(Layer):
+    """In training, zeroes each unit with probability ``rate`` and scales the rest by ``1/(1-rate)``.
+
+    ``noise_shape`` (with ``None`` for sizes taken from the input) shares the mask along axes of
+    size 1. Needs ``key`` in training; identity otherwise.
+    """
+
+    uses_key = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = checks.rate(rate, "rate", "Dropout")
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.seed = seed
+
+    def call(self, inputs, training=False, key=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        if key is None:
+            raise LayerConfigError(
+                f"{describe_layer(self)} needs a random key in training mode: pass key=jax.random.key(...) "
+                "to apply(), or use fit(), which provides one."
+            )
+        if self.seed is not None:
+            key = jax.random.fold_in(key, self.seed)
+        shape = inputs.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape, strict=True))
+        keep = jax.random.bernoulli(key, 1.0 - self.rate, shape)
+        return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros((), inputs.dtype))
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class Lambda(Layer):
+    """Wraps a function of arrays, ``function(inputs, **arguments)``, as a layer without weights.
+
+    The output shape is inferred by tracing the function; ``output_shape`` (without the batch axis),
+    when given, is checked against it.
+    """
+
+    def __init__(self, function: Callable, output_shape=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise LayerConfigError(f"Lambda needs a function of arrays, received {type(function).__name__}.")
+        self.function = function
+        self.output_shape_hint = tuple(output_shape) if output_shape is not None else None
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def _call_symbolic(self, args, kwargs):
+        outputs = super()._call_symbolic(args, kwargs)
+        if self.output_shape_hint is not None and hasattr(outputs, "shape"):
+            if outputs.shape[1:] != self.output_shape_hint:
+                raise LayerInputError(
+                    f"{describe_layer(self)}: the function returns shape {outputs.shape}, but "
+                    f"output_shape={self.output_shape_hint} was given (without the batch axis)."
+                )
+        return outputs
+
+
+class Embedding(Layer):
+    """Looks up rows of ``embeddings (input_dim, output_dim)`` by integer index.
+
+    Input ``(batch, ...)`` integers in ``[0, input_dim)``, output ``(batch, ..., output_dim)``.
+    """
+
+    _autocast = False
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
+                 input_length=None, **kwargs):
+        if mask_zero:
+            raise LayerConfigError("Embedding(mask_zero=True): masking is not supported by kfunc yet.")
+        if input_length is not None:
+            kwargs.setdefault("input_shape", (input_length,))
+        super().__init__(**kwargs)
+        self.input_dim = checks.positive_int(input_dim, "input_dim", "Embedding")
+        self.output_dim = checks.positive_int(output_dim, "output_dim", "Embedding")
+        self.embeddings_initializer = embeddings_initializer
+        self.input_length = input_length
+        self.input_spec = self._spec()
+
+    def _spec(self):
+        axes = {1: self.input_length} if self.input_length is not None else {}
+        return InputSpec(
+            min_ndim=1,
+            axes=axes,
+            dtype_kind="integer",
+            hint="Embedding looks rows up by integer index: declare the input with an integer dtype, "
+            "e.g. Input(shape=(100,), dtype='int32'), and pass integer arrays.",
+        )
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer
+        )
+
+    def call(self, inputs):
+        return jnp.take(self.embeddings.value, inputs.astype(jnp.int32), axis=0)
+
+    def get_config(self):
+        return super().get_config() | {
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": self.embeddings_initializer,
+            "input_length": self.input_length,
+        }

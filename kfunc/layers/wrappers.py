@@ -1,0 +1,128 @@
+"""Wrappers: TimeDistributed (a layer or whole model at every timestep) and Bidirectional."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
+from kfunc.layers import checks
+from kfunc.layers.base import Layer
+from kfunc.layers.recurrent import RNN
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every timestep: ``(batch, time, ...)`` -> ``(batch, time, ...out)``.
+
+    Folds time into the batch (one call of the inner layer on ``(batch * time, ...)``), so a
+    Dense or a whole vision model runs as one large batch; the weights are the inner layer's.
+    """
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise LayerConfigError(
+                f"TimeDistributed wraps a layer or a model, received {type(layer).__name__} {layer!r}."
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    @property
+    def uses_key(self) -> bool:
+        return self.layer.uses_key
+
+    def check_input_shapes(self, input_shapes, input_dtypes):
+        if not isinstance(input_shapes, tuple) or len(input_shapes) < 3:
+            raise LayerInputError(
+                f"{describe_layer(self)} needs one input of rank >= 3, (batch, time, ...), but received "
+                f"shape {input_shapes}."
+            )
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer._build_from((None,) + tuple(input_shape[2:]))
+
+    def call(self, inputs, training=False, key=None):
+        batch, steps = inputs.shape[0], inputs.shape[1]
+        folded = inputs.reshape((batch * steps,) + inputs.shape[2:])
+        outputs = self.layer._call_arrays((folded,), {"training": training, "key": key})
+        if not hasattr(outputs, "shape"):
+            raise LayerInputError(
+                f"{describe_layer(self)}: the wrapped layer '{self.layer.name}' must return one tensor."
+            )
+        return outputs.reshape((batch, steps) + outputs.shape[1:])
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and a copy backwards and merges their outputs.
+
+    ``merge_mode``: ``'concat'`` (default), ``'sum'``, ``'mul'``, ``'ave'`` or ``None`` (a list of both).
+    Backward sequences are put back in forward time order before merging. Weights: the forward
+    layer's, then the backward layer's.
+    """
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        if not isinstance(layer, RNN):
+            raise LayerConfigError(
+                f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN), received {type(layer).__name__}."
+            )
+        super().__init__(**kwargs)
+        self.merge_mode = checks.one_of(merge_mode, _MERGE_MODES, "merge_mode", "Bidirectional")
+        config = layer.get_config()
+        config["name"] = "forward_" + layer.name
+        self.forward_layer = type(layer)(**config)
+        if backward_layer is None:
+            config = dict(config, name="backward_" + layer.name, go_backwards=not layer.go_backwards)
+            backward_layer = type(layer)(**config)
+        elif not isinstance(backward_layer, RNN) or backward_layer.go_backwards == layer.go_backwards:
+            raise LayerConfigError("Bidirectional: backward_layer must be a recurrent layer with the opposite go_backwards.")
+        self.backward_layer = backward_layer
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+
+    @property
+    def uses_key(self) -> bool:
+        return self.forward_layer.uses_key or self.backward_layer.uses_key
+
+    def build(self, input_shape):
+        self.forward_layer._build_from(input_shape)
+        self.backward_layer._build_from(input_shape)
+
+    def call(self, inputs, initial_state=None, training=False, key=None):
+        forward_state = backward_state = None
+        if initial_state is not None:
+            half = len(initial_state) // 2
+            forward_state, backward_state = initial_state[:half], initial_state[half:]
+        forward_key = backward_key = None
+        if key is not None:
+            forward_key, backward_key = jax.random.split(key)
+        forward = self.forward_layer._call_arrays(
+            (inputs,), {"initial_state": forward_state, "training": training, "key": forward_key}
+        )
+        backward = self.backward_layer._call_arrays(
+            (inputs,), {"initial_state": backward_state, "training": training, "key": backward_key}
+        )
+        states = []
+        if self.return_state:
+            forward, *forward_states = forward
+            backward, *backward_states = backward
+            states = forward_states + backward_states
+        if self.return_sequences:
+            backward = backward[:, ::-1]
+        merged = self._merge(forward, backward)
+        if not states:
+            return merged
+        return [*merged, *states] if self.merge_mode is None else [merged, *states]
+
+    def _merge(self, forward, backward):
+        if self.merge_mode == "concat":
+            return jnp.concatenate([forward, backward], axis=-1)
+        if self.merge_mode == "sum":
+            return forward + backward
+        if self.merge_mode == "mul":
+            return forward * backward
+        if self.merge_mode == "ave":
+            return (forward + backward) / 2
+        return [forward, backward]

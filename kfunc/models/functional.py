@@ -1,0 +1,215 @@
+"""Model: a graph from input tensors to output tensors, usable as a layer.
+
+``Model(inputs, outputs)`` orders and checks the graph once (``build_graph``); ``call`` runs it
+on arrays with the one interpreter (``run_graph``). Called on new symbolic tensors a Model adds
+one node and keeps its weights, like any layer; it can be cut from intermediate tensors of
+another graph and shares the weights of the layers it contains.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
+from kfunc.graph.build import GraphPlan, build_graph
+from kfunc.graph.node import flatten_symbolic
+from kfunc.graph.run import run_graph
+from kfunc.graph.tensor import SymbolicTensor, is_symbolic
+from kfunc.layers.base import Layer
+from kfunc.models.training_api import TrainingAPI
+
+
+def _structure(value, role: str, model_name: str):
+    """A tensor, a list of tensors, or a dict name -> tensor; tuples become lists."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        items = [(0, value)]
+    if isinstance(value, (list, dict)) and not items:
+        raise GraphError(f"Model '{model_name}': `{role}` is empty; give at least one tensor.")
+    for position, tensor in items:
+        if not isinstance(tensor, SymbolicTensor):
+            raise GraphError(
+                f"Model '{model_name}': {role}[{position!r}] must be a symbolic tensor (from Input(...) "
+                f"or a layer call), but received {describe_value(tensor)}."
+            )
+    return value
+
+
+class _Graph(NamedTuple):
+    input_structure: object
+    output_structure: object
+    flat_inputs: list
+    flat_outputs: list
+    plan: GraphPlan
+
+
+class Model(TrainingAPI, Layer):
+    """``Model(inputs, outputs)``: single tensors, lists, or (for inputs) dicts of named tensors."""
+
+    def __init__(self, inputs=None, outputs=None, *, name=None, trainable=True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        if inputs is None or outputs is None:
+            raise GraphError(
+                f"Model '{self.name}' needs inputs and outputs: Model(inputs=Input(...), outputs=...). "
+                "For a stack of layers without an explicit input, use Sequential."
+            )
+        self._set_graph(inputs, outputs)
+
+    def _set_graph(self, inputs, outputs) -> None:
+        input_structure = _structure(inputs, "inputs", self.name)
+        output_structure = _structure(outputs, "outputs", self.name)
+        flat_inputs = flatten_symbolic(input_structure)
+        flat_outputs = flatten_symbolic(output_structure)
+        plan = build_graph(flat_inputs, flat_outputs, model_name=self.name)
+        self._graph_cache = _Graph(input_structure, output_structure, flat_inputs, flat_outputs, plan)
+        self.built = True
+        self._compiled_cache = {}
+
+    def _graph(self) -> _Graph:
+        """The checked graph (Sequential connects layers added since the last call first)."""
+        return self._graph_cache
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer of the graph once, input layers included, in Keras's order."""
+        return list(self._graph().plan.layers)
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        return list(self._graph().plan.layers) if self.built else []
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return list(self._graph().flat_inputs)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return list(self._graph().flat_outputs)
+
+    @property
+    def input(self):
+        return self._graph().input_structure
+
+    @property
+    def output(self):
+        return self._graph().output_structure
+
+    @property
+    def input_shape(self):
+        return jax.tree_util.tree_map(lambda t: t.shape, self._graph().input_structure, is_leaf=is_symbolic)
+
+    @property
+    def output_shape(self):
+        return jax.tree_util.tree_map(lambda t: t.shape, self._graph().output_structure, is_leaf=is_symbolic)
+
+    @property
+    def input_names(self) -> list[str]:
+        graph = self._graph()
+        if isinstance(graph.input_structure, dict):
+            return list(graph.input_structure)
+        return [t.name for t in graph.flat_inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        graph = self._graph()
+        if isinstance(graph.output_structure, dict):
+            return list(graph.output_structure)
+        names = [t.layer.name for t in graph.flat_outputs]
+        if len(set(names)) != len(names):
+            names = [t.name for t in graph.flat_outputs]
+        return names
+
+    @property
+    def uses_key(self) -> bool:
+        return any(layer.uses_key for layer in self.sublayers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer of the graph by name or by position in ``layers``."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"Model '{self.name}' has no layer named '{name}'; it has {[l.name for l in self.layers]}.")
+
+    # ------------------------------------------------------------------ calling
+    def match_inputs(self, inputs) -> list:
+        """Values given in the model's input structure, or as a dict keyed by input name, as a
+        flat list aligned with ``self.inputs``."""
+        names = self.input_names
+        if isinstance(inputs, dict):
+            missing = [n for n in names if n not in inputs]
+            unknown = [k for k in inputs if k not in names]
+            if missing or unknown:
+                raise LayerInputError(
+                    f"{describe_layer(self)} expects inputs named {names}; the dict given is missing "
+                    f"{missing} and has unknown keys {unknown}."
+                )
+            return [inputs[n] for n in names]
+        if isinstance(self._graph().input_structure, dict) and len(names) > 1:
+            raise LayerInputTypeError(
+                f"{describe_layer(self)} has named inputs {names}: pass a dict keyed by those names, "
+                f"received {describe_value(inputs)}."
+            )
+        values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(values) != len(names):
+            raise LayerInputError(
+                f"{describe_layer(self)} expects {len(names)} input(s) {names}, but received "
+                f"{len(values)} value(s)" + (
+                    "; pass them as a list in this order or as a dict keyed by name."
+                    if len(names) > 1 else "."
+                )
+            )
+        return values
+
+    def _check_input_value(self, index: int, tensor: SymbolicTensor, value):
+        shape = tuple(value.shape)
+        expected = tensor.shape
+        compatible = len(shape) == len(expected) and all(
+            e is None or not isinstance(s, int) or s == e for s, e in zip(shape, expected, strict=True)
+        )
+        if not compatible:
+            shown = tuple(s if isinstance(s, int) else None for s in shape)
+            raise LayerInputError(
+                f"{describe_layer(self)}: input {index} ('{tensor.name}') must have shape {expected}, "
+                f"but received shape {shown}."
+            )
+        if value.dtype != tensor.dtype:
+            value = jnp.asarray(value, tensor.dtype)
+        return value
+
+    def call(self, inputs, training=False, key=None):
+        """Run the graph on arrays: ``inputs`` in the model's input structure (or a dict by name);
+        returns outputs in the model's output structure."""
+        graph = self._graph()
+        values = [
+            self._check_input_value(i, tensor, value)
+            for i, (tensor, value) in enumerate(zip(graph.flat_inputs, self.match_inputs(inputs), strict=True))
+        ]
+
+        def call_node(position, node, args, kwargs):
+            layer = node.layer
+            kwargs = dict(kwargs)
+            kwargs.setdefault("training", training)
+            if layer.uses_key and "key" not in kwargs:
+                kwargs["key"] = None if key is None else jax.random.fold_in(key, position)
+            return layer._call_arrays(args, kwargs)
+
+        return run_graph(graph.plan, graph.flat_inputs, values, graph.output_structure, call_node)
+
+    def _call_arrays(self, args, kwargs):
+        # The graph checks each input itself (shape, dtype, names), in `call`.
+        self._input_leaves(args[0], symbolic=False)
+        return self.call(*args, **self._accepted_kwargs(kwargs))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, inputs={self.input_names}, outputs={self.output_names}>"

@@ -1,0 +1,110 @@
+"""Sequential: a Model built by stacking single-input, single-output layers with ``add``.
+
+The input comes from ``input_shape=`` on the first layer, an ``Input(...)`` tensor or
+``InputLayer`` added first, or, failing those, from the first data or tensor the model meets.
+"""
+
+from __future__ import annotations
+
+from kfunc.errors import GraphError, LayerInputTypeError
+from kfunc.graph.tensor import SymbolicTensor
+from kfunc.layers.base import Layer
+from kfunc.layers.input import Input, InputLayer
+from kfunc.models.functional import Model
+
+
+class Sequential(Model):
+    """``Sequential([Dense(64, input_shape=(784,)), Dense(10)])`` or ``model.add(layer)``."""
+
+    def __init__(self, layers=None, *, name=None, trainable=True, **kwargs):
+        Layer.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._stack: list[Layer] = []
+        self._input_tensor: SymbolicTensor | None = None
+        self._last_output: SymbolicTensor | None = None
+        self._compiled_cache = {}
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer) -> None:
+        """Append a layer; the first may be an ``Input(...)`` tensor or an ``InputLayer``."""
+        if isinstance(layer, SymbolicTensor) and layer.layer.is_input_layer:
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_tensor is not None:
+                raise GraphError(f"Sequential '{self.name}': an input can only be added first.")
+            self._input_tensor = self._last_output = layer.output
+            self._graph_changed()
+            return
+        if not isinstance(layer, Layer):
+            raise LayerInputTypeError(
+                f"Sequential '{self.name}'.add expects a layer, received {type(layer).__name__} {layer!r}."
+            )
+        if self._input_tensor is None and not self._stack and layer._batch_input_shape is not None:
+            shape = layer._batch_input_shape
+            self._input_tensor = self._last_output = Input(batch_shape=shape)
+        self._stack.append(layer)
+        if self._last_output is not None:
+            self._last_output = self._connect(layer, self._last_output)
+        self._graph_changed()
+
+    def _connect(self, layer: Layer, tensor: SymbolicTensor) -> SymbolicTensor:
+        output = layer(tensor)
+        if not isinstance(output, SymbolicTensor):
+            raise GraphError(
+                f"Sequential '{self.name}': layer '{layer.name}' ({type(layer).__name__}) returns "
+                f"{len(output)} outputs; Sequential layers must return one tensor. Use the functional API."
+            )
+        return output
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise GraphError(f"Sequential '{self.name}' has no layers to pop.")
+        layer = self._stack.pop()
+        if self._last_output is not None:
+            layer._inbound_nodes.pop()
+            self._last_output = self._stack[-1].get_output_at(len(self._stack[-1]._inbound_nodes) - 1) if self._stack else self._input_tensor
+        self._graph_changed()
+        return layer
+
+    def _graph_changed(self) -> None:
+        self.built = False
+        self._compiled_cache = {}
+
+    def _graph(self):
+        self._ensure_graph()
+        return self._graph_cache
+
+    def _ensure_graph(self) -> None:
+        if self.built:
+            return
+        if self._input_tensor is None:
+            raise GraphError(
+                f"Sequential '{self.name}' does not know its input shape yet: give the first layer "
+                "input_shape=(...), add an Input(shape=...) first, or call build(input_shape) or fit/predict."
+            )
+        if not self._stack:
+            raise GraphError(f"Sequential '{self.name}' has no layers; add some with .add(layer).")
+        self._set_graph(self._input_tensor, self._last_output)
+
+    def build(self, input_shape=None) -> None:
+        """Create the input (shape with the batch axis, e.g. ``(None, 784)``) and connect the layers."""
+        if self._input_tensor is None:
+            if input_shape is None:
+                raise GraphError(f"Sequential '{self.name}'.build needs input_shape, e.g. (None, 784).")
+            self._input_tensor = self._last_output = Input(batch_shape=(None,) + tuple(input_shape)[1:])
+            for layer in self._stack:
+                self._last_output = self._connect(layer, self._last_output)
+        self._ensure_graph()
+
+    def _build_from(self, input_shape) -> None:
+        self.build(input_shape)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The added layers, without the input layer (as in Keras)."""
+        return list(self._stack)
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        return list(self._stack)

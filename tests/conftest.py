@@ -1,0 +1,24 @@
+"""Test configuration: several CPU devices (for sharding tests) and deterministic names."""
+
+import os
+
+# Must happen before jax initialises its backends.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import kfunc  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    """Each test starts with default names dense, dense_1 ... and a fixed seed."""
+    kfunc.utils.clear_session()
+    kfunc.utils.set_random_seed(0)
+    yield
+
+
+def pytest_report_header(config):
+    return f"jax {jax.__version__}, devices: {jax.devices()}"
