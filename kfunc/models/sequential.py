@@ -6,6 +6,8 @@ The input comes from ``input_shape=`` on the first layer, an ``Input(...)`` tens
 
 from __future__ import annotations
 
+import numpy as np
+
 from kfunc.errors import GraphError, LayerInputTypeError
 from kfunc.graph.tensor import SymbolicTensor
 from kfunc.layers.base import Layer
@@ -87,18 +89,28 @@ class Sequential(Model):
             raise GraphError(f"Sequential '{self.name}' has no layers; add some with .add(layer).")
         self._set_graph(self._input_tensor, self._last_output)
 
-    def build(self, input_shape=None) -> None:
+    def build(self, input_shape=None, dtype=None) -> None:
         """Create the input (shape with the batch axis, e.g. ``(None, 784)``) and connect the layers."""
         if self._input_tensor is None:
             if input_shape is None:
                 raise GraphError(f"Sequential '{self.name}'.build needs input_shape, e.g. (None, 784).")
-            self._input_tensor = self._last_output = Input(batch_shape=(None,) + tuple(input_shape)[1:])
+            shape = (None,) + tuple(input_shape)[1:]
+            self._input_tensor = self._last_output = Input(batch_shape=shape, dtype=dtype)
             for layer in self._stack:
                 self._last_output = self._connect(layer, self._last_output)
         self._ensure_graph()
 
     def _build_from(self, input_shape) -> None:
         self.build(input_shape)
+
+    def _build_from_data(self, x) -> None:
+        if self._input_tensor is not None:
+            return
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        if isinstance(first, dict) or not hasattr(first, "shape"):
+            return  # the data checks will say what is wrong
+        dtype = np.dtype(first.dtype)
+        self.build(tuple(first.shape), dtype if np.issubdtype(dtype, np.integer) else None)
 
     @property
     def layers(self) -> list[Layer]:

@@ -20,6 +20,9 @@ class TrainingAPI:
             cache[name] = build()
         return cache[name]
 
+    def _build_from_data(self, x) -> None:
+        """A model whose input shape is not known yet (Sequential) takes it from the data."""
+
     def predict(self, x, batch_size: int = 32, verbose=0):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
         function; the last, smaller batch is padded so no new shape is ever compiled.
@@ -28,6 +31,7 @@ class TrainingAPI:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise DataError(f"predict: batch_size must be a positive integer, received {batch_size!r}.")
+        self._build_from_data(x)
         arrays = model_input_arrays(self, x)
         names = self.input_names
         count = len(arrays[0])

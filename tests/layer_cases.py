@@ -1,0 +1,304 @@
+"""The table of layer cases that drives the cross-cutting layer tests (``test_layer_table.py``).
+
+Each ``LayerCase`` says how to build one kfunc layer and the equivalent Keras 3 layer, and on
+which inputs (shapes without the batch axis) to call them. Most entries are written once as a
+function of a layers module (``lambda L: L.Conv2D(4, 3, padding="same")``) and called with
+``kfunc.layers`` and with ``keras.layers``, so the two layers get the same arguments by
+construction. Layers Keras cannot mirror (``Lambda`` on a Python function) carry a NumPy
+reference instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import kfunc
+
+
+class LayerCase(NamedTuple):
+    """One layer configuration and its inputs.
+
+    ``input_shapes``: a shape tuple without the batch axis, e.g. ``(5, 3)``, or a list of them for
+    layers called on a list of tensors (merge layers).
+    ``make_keras``: builds the equivalent Keras 3 layer, or ``None`` when ``reference`` (a NumPy
+    function of the input arrays, batch included) gives the expected output instead.
+    ``training``: run the layer in training mode (BatchNormalization's batch statistics).
+    ``int_high``: exclusive upper bound of integer inputs (Embedding's ``input_dim``).
+    """
+
+    id: str
+    make_kfunc: Callable[[], Any]
+    make_keras: Callable[[], Any] | None
+    input_shapes: tuple | list
+    dtype: str = "float32"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    training: bool = False
+    reference: Callable | None = None
+    int_high: int | None = None
+
+    @property
+    def multi_input(self) -> bool:
+        return isinstance(self.input_shapes, list)
+
+    @property
+    def shapes(self) -> list[tuple]:
+        """The input shapes as a list (one entry for single-input layers)."""
+        return list(self.input_shapes) if self.multi_input else [self.input_shapes]
+
+
+def _keras_layers():
+    # Imported lazily: the table must load where Keras is missing (the Keras check then skips).
+    return importlib.import_module("keras").layers
+
+
+def case(case_id: str, build: Callable, input_shapes, *, keras: bool = True, **options) -> LayerCase:
+    """A case whose kfunc and Keras layers are ``build(kfunc.layers)`` and ``build(keras.layers)``."""
+    return LayerCase(
+        case_id,
+        lambda: build(kfunc.layers),
+        (lambda: build(_keras_layers())) if keras else None,
+        input_shapes,
+        **options,
+    )
+
+
+def _lambda_case(case_id, function, input_shapes, reference, **layer_kwargs) -> LayerCase:
+    return LayerCase(
+        case_id,
+        lambda: kfunc.layers.Lambda(function, **layer_kwargs),
+        None,
+        input_shapes,
+        reference=reference,
+    )
+
+
+ACTIVATION_NAMES = [
+    "linear", "relu", "relu6", "elu", "selu", "softplus", "softsign", "silu", "gelu", "tanh",
+    "sigmoid", "exponential", "hard_sigmoid", "hard_silu", "leaky_relu", "mish", "softmax",
+    "log_softmax",
+]
+
+SEQ = (5, 3)  # (timesteps, features) for recurrent layers
+
+CASES: list[LayerCase] = [
+    # ------------------------------------------------------------------ core
+    case("dense", lambda L: L.Dense(4), (5,)),
+    case("dense_no_bias_relu", lambda L: L.Dense(3, use_bias=False, activation="relu"), (5,)),
+    case("dense_tanh_rank3", lambda L: L.Dense(4, activation="tanh"), (2, 5)),
+    case("dense_softmax", lambda L: L.Dense(4, activation="softmax"), (5,)),
+    case("dense_sigmoid_rank4", lambda L: L.Dense(2, activation="sigmoid"), (2, 3, 4)),
+    *[case(f"activation_{name}", lambda L, n=name: L.Activation(n), (2, 4)) for name in ACTIVATION_NAMES],
+    case("dropout_inference", lambda L: L.Dropout(0.5), (6,)),
+    case("dropout_noise_shape_inference", lambda L: L.Dropout(0.3, noise_shape=(None, 1, 4)), (3, 4)),
+    _lambda_case("lambda_square", lambda x: x * x + 1.0, (4,), lambda x: x * x + 1.0),
+    _lambda_case(
+        "lambda_arguments_reduce",
+        lambda x, scale: scale * x.sum(axis=-1, keepdims=True),
+        (3, 4),
+        lambda x: 2.5 * x.sum(axis=-1, keepdims=True),
+        arguments={"scale": 2.5},
+    ),
+    _lambda_case(
+        "lambda_two_inputs",
+        lambda xs: xs[0] * xs[1] - xs[0],
+        [(4,), (4,)],
+        lambda xs: xs[0] * xs[1] - xs[0],
+    ),
+    case("embedding", lambda L: L.Embedding(10, 4), (5,), dtype="int32", int_high=10),
+    case("embedding_rank2_ids", lambda L: L.Embedding(7, 3), (2, 3), dtype="int32", int_high=7),
+    # ------------------------------------------------------------------ reshaping
+    case("flatten", lambda L: L.Flatten(), (2, 3, 2)),
+    case("flatten_rank2", lambda L: L.Flatten(), (4,)),
+    case("flatten_channels_first", lambda L: L.Flatten(data_format="channels_first"), (2, 3, 4)),
+    case("reshape", lambda L: L.Reshape((3, 4)), (12,)),
+    case("reshape_minus_one", lambda L: L.Reshape((-1, 2)), (3, 4)),
+    case("reshape_minus_one_middle", lambda L: L.Reshape((2, -1, 3)), (4, 3)),
+    case("permute_2d", lambda L: L.Permute((2, 1)), (3, 4)),
+    case("permute_3d", lambda L: L.Permute((3, 1, 2)), (2, 3, 4)),
+    case("repeat_vector", lambda L: L.RepeatVector(3), (4,)),
+    case("zero_padding1d", lambda L: L.ZeroPadding1D(2), (4, 3)),
+    case("zero_padding1d_asymmetric", lambda L: L.ZeroPadding1D((1, 2)), (4, 3)),
+    case("zero_padding2d", lambda L: L.ZeroPadding2D(1), (3, 4, 2)),
+    case("zero_padding2d_per_axis", lambda L: L.ZeroPadding2D((1, 2)), (3, 4, 2)),
+    case("zero_padding2d_pairs", lambda L: L.ZeroPadding2D(((1, 2), (0, 1))), (3, 4, 2)),
+    case("zero_padding2d_channels_first", lambda L: L.ZeroPadding2D(((0, 1), (2, 0)), data_format="channels_first"), (2, 3, 4)),
+    case("zero_padding3d", lambda L: L.ZeroPadding3D(1), (2, 3, 2, 2)),
+    case("zero_padding3d_pairs", lambda L: L.ZeroPadding3D(((1, 0), (0, 1), (2, 1))), (2, 3, 2, 2)),
+    case("cropping1d", lambda L: L.Cropping1D((1, 2)), (6, 3)),
+    case("cropping1d_int", lambda L: L.Cropping1D(1), (6, 3)),
+    case("cropping2d", lambda L: L.Cropping2D(1), (5, 6, 2)),
+    case("cropping2d_pairs", lambda L: L.Cropping2D(((1, 0), (1, 2))), (5, 6, 2)),
+    case("cropping2d_channels_first", lambda L: L.Cropping2D(((1, 0), (0, 2)), data_format="channels_first"), (2, 5, 6)),
+    case("upsampling1d", lambda L: L.UpSampling1D(2), (4, 3)),
+    case("upsampling1d_size3", lambda L: L.UpSampling1D(size=3), (4, 3)),
+    case("upsampling2d_nearest", lambda L: L.UpSampling2D(2), (3, 4, 2)),
+    case("upsampling2d_nearest_rect", lambda L: L.UpSampling2D((2, 3)), (3, 4, 2)),
+    case("upsampling2d_nearest_channels_first", lambda L: L.UpSampling2D(2, data_format="channels_first"), (2, 3, 4)),
+    case("upsampling2d_bilinear", lambda L: L.UpSampling2D(2, interpolation="bilinear"), (3, 4, 2)),
+    case("upsampling2d_bilinear_rect", lambda L: L.UpSampling2D((3, 2), interpolation="bilinear"), (3, 4, 2)),
+    # ------------------------------------------------------------------ convolutions
+    case("conv1d_valid", lambda L: L.Conv1D(4, 3), (8, 3)),
+    case("conv1d_same", lambda L: L.Conv1D(4, 3, padding="same"), (8, 3)),
+    case("conv1d_causal", lambda L: L.Conv1D(4, 3, padding="causal"), (8, 3)),
+    case("conv1d_causal_dilated", lambda L: L.Conv1D(4, 3, padding="causal", dilation_rate=2), (8, 3)),
+    case("conv1d_strides2_valid", lambda L: L.Conv1D(4, 2, strides=2), (8, 3)),
+    case("conv1d_strides2_same", lambda L: L.Conv1D(4, 3, strides=2, padding="same"), (7, 3)),
+    case("conv1d_dilated_valid", lambda L: L.Conv1D(4, 3, dilation_rate=2), (8, 3)),
+    case("conv1d_dilated_same", lambda L: L.Conv1D(4, 3, dilation_rate=2, padding="same"), (8, 3)),
+    case("conv1d_groups_relu", lambda L: L.Conv1D(4, 3, groups=2, activation="relu"), (8, 4)),
+    case("conv1d_channels_first", lambda L: L.Conv1D(4, 3, data_format="channels_first"), (3, 8)),
+    case("conv2d_valid", lambda L: L.Conv2D(4, 3), (6, 6, 3)),
+    case("conv2d_same", lambda L: L.Conv2D(4, 3, padding="same"), (6, 6, 3)),
+    case("conv2d_strides2_same_odd", lambda L: L.Conv2D(4, 3, strides=2, padding="same"), (7, 7, 3)),
+    case("conv2d_strides2_same_even", lambda L: L.Conv2D(4, 3, strides=2, padding="same"), (6, 6, 3)),
+    case("conv2d_strides_rect_valid", lambda L: L.Conv2D(3, (2, 3), strides=(2, 1)), (6, 6, 3)),
+    case("conv2d_dilated_valid", lambda L: L.Conv2D(4, 3, dilation_rate=2), (7, 7, 2)),
+    case("conv2d_dilated_same", lambda L: L.Conv2D(4, 3, dilation_rate=(2, 1), padding="same"), (6, 6, 2)),
+    case("conv2d_groups", lambda L: L.Conv2D(4, 3, groups=2), (5, 5, 4)),
+    case("conv2d_depthwise_groups", lambda L: L.Conv2D(4, 2, groups=4, padding="same"), (4, 4, 4)),
+    case("conv2d_channels_first", lambda L: L.Conv2D(4, 3, data_format="channels_first"), (3, 6, 6)),
+    case("conv2d_channels_first_same_strides", lambda L: L.Conv2D(2, 3, strides=2, padding="same", data_format="channels_first"), (3, 5, 5)),
+    case("conv2d_no_bias_sigmoid", lambda L: L.Conv2D(2, 2, use_bias=False, activation="sigmoid"), (4, 4, 2)),
+    case("conv3d_valid", lambda L: L.Conv3D(3, 2), (4, 4, 4, 2)),
+    case("conv3d_same_strides2", lambda L: L.Conv3D(3, 3, strides=2, padding="same"), (5, 4, 4, 2)),
+    case("conv3d_channels_first", lambda L: L.Conv3D(2, 2, data_format="channels_first"), (2, 3, 3, 3)),
+    case("conv1d_transpose_valid", lambda L: L.Conv1DTranspose(4, 3), (5, 3)),
+    case("conv1d_transpose_valid_strides2", lambda L: L.Conv1DTranspose(4, 3, strides=2), (5, 3)),
+    case("conv1d_transpose_valid_stride_over_kernel", lambda L: L.Conv1DTranspose(2, 2, strides=3), (4, 3)),
+    case("conv1d_transpose_same", lambda L: L.Conv1DTranspose(4, 3, padding="same"), (5, 3)),
+    case("conv1d_transpose_same_strides2", lambda L: L.Conv1DTranspose(4, 3, strides=2, padding="same"), (5, 3)),
+    case("conv1d_transpose_same_strides2_k4", lambda L: L.Conv1DTranspose(2, 4, strides=2, padding="same"), (5, 3)),
+    case("conv1d_transpose_valid_output_padding", lambda L: L.Conv1DTranspose(4, 3, strides=2, output_padding=1), (5, 3)),
+    case("conv1d_transpose_same_output_padding", lambda L: L.Conv1DTranspose(4, 3, strides=2, padding="same", output_padding=1), (5, 3)),
+    case("conv1d_transpose_dilated", lambda L: L.Conv1DTranspose(2, 3, dilation_rate=2), (5, 3)),
+    case("conv2d_transpose_valid", lambda L: L.Conv2DTranspose(3, 3), (4, 4, 2)),
+    case("conv2d_transpose_valid_strides2", lambda L: L.Conv2DTranspose(3, 3, strides=2), (4, 4, 2)),
+    case("conv2d_transpose_same", lambda L: L.Conv2DTranspose(3, 3, padding="same"), (4, 4, 2)),
+    case("conv2d_transpose_same_strides2", lambda L: L.Conv2DTranspose(3, 3, strides=2, padding="same"), (4, 5, 2)),
+    case("conv2d_transpose_same_strides2_k2", lambda L: L.Conv2DTranspose(3, 2, strides=2, padding="same"), (3, 4, 2)),
+    case("conv2d_transpose_valid_output_padding", lambda L: L.Conv2DTranspose(3, 3, strides=2, output_padding=1), (3, 4, 2)),
+    case("conv2d_transpose_same_output_padding", lambda L: L.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1), (3, 4, 2)),
+    case("conv2d_transpose_rect_strides", lambda L: L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="same"), (3, 4, 2)),
+    case("conv2d_transpose_channels_first", lambda L: L.Conv2DTranspose(3, 3, strides=2, data_format="channels_first"), (2, 3, 4)),
+    # ------------------------------------------------------------------ pooling
+    case("max_pooling1d", lambda L: L.MaxPooling1D(), (7, 3)),
+    case("max_pooling1d_same_strides", lambda L: L.MaxPooling1D(3, strides=2, padding="same"), (7, 3)),
+    case("max_pooling1d_strides1", lambda L: L.MaxPooling1D(2, strides=1), (6, 3)),
+    case("max_pooling2d", lambda L: L.MaxPooling2D(), (5, 5, 2)),
+    case("max_pooling2d_same", lambda L: L.MaxPooling2D(padding="same"), (5, 5, 2)),
+    case("max_pooling2d_same_strides", lambda L: L.MaxPooling2D(3, strides=2, padding="same"), (6, 5, 2)),
+    case("max_pooling2d_channels_first", lambda L: L.MaxPooling2D((2, 3), data_format="channels_first"), (2, 4, 6)),
+    case("max_pooling3d", lambda L: L.MaxPooling3D(), (4, 4, 4, 2)),
+    case("max_pooling3d_same_strides", lambda L: L.MaxPooling3D(3, strides=2, padding="same"), (5, 4, 3, 2)),
+    case("average_pooling1d", lambda L: L.AveragePooling1D(), (7, 3)),
+    case("average_pooling1d_same_strides", lambda L: L.AveragePooling1D(3, strides=2, padding="same"), (7, 3)),
+    case("average_pooling1d_same_strides1", lambda L: L.AveragePooling1D(3, strides=1, padding="same"), (6, 3)),
+    case("average_pooling2d", lambda L: L.AveragePooling2D(), (5, 5, 2)),
+    case("average_pooling2d_same", lambda L: L.AveragePooling2D(padding="same"), (5, 5, 2)),
+    case("average_pooling2d_same_strides", lambda L: L.AveragePooling2D(3, strides=2, padding="same"), (6, 5, 2)),
+    case("average_pooling2d_valid_strides", lambda L: L.AveragePooling2D(3, strides=(1, 2)), (5, 6, 2)),
+    case("average_pooling2d_channels_first_same", lambda L: L.AveragePooling2D(2, padding="same", data_format="channels_first"), (2, 5, 5)),
+    case("average_pooling3d", lambda L: L.AveragePooling3D(), (4, 4, 4, 2)),
+    case("average_pooling3d_same_strides", lambda L: L.AveragePooling3D(3, strides=2, padding="same"), (5, 4, 3, 2)),
+    case("global_max_pooling1d", lambda L: L.GlobalMaxPooling1D(), (5, 3)),
+    case("global_max_pooling1d_keepdims", lambda L: L.GlobalMaxPooling1D(keepdims=True), (5, 3)),
+    case("global_max_pooling2d", lambda L: L.GlobalMaxPooling2D(), (4, 3, 2)),
+    case("global_max_pooling2d_keepdims", lambda L: L.GlobalMaxPooling2D(keepdims=True), (4, 3, 2)),
+    case("global_max_pooling2d_channels_first", lambda L: L.GlobalMaxPooling2D(data_format="channels_first"), (2, 4, 3)),
+    case("global_max_pooling3d", lambda L: L.GlobalMaxPooling3D(), (3, 3, 2, 2)),
+    case("global_max_pooling3d_keepdims", lambda L: L.GlobalMaxPooling3D(keepdims=True), (3, 3, 2, 2)),
+    case("global_average_pooling1d", lambda L: L.GlobalAveragePooling1D(), (5, 3)),
+    case("global_average_pooling1d_keepdims", lambda L: L.GlobalAveragePooling1D(keepdims=True), (5, 3)),
+    case("global_average_pooling1d_channels_first", lambda L: L.GlobalAveragePooling1D(data_format="channels_first"), (3, 5)),
+    case("global_average_pooling2d", lambda L: L.GlobalAveragePooling2D(), (4, 3, 2)),
+    case("global_average_pooling2d_keepdims", lambda L: L.GlobalAveragePooling2D(keepdims=True), (4, 3, 2)),
+    case("global_average_pooling3d", lambda L: L.GlobalAveragePooling3D(), (3, 3, 2, 2)),
+    case("global_average_pooling3d_keepdims", lambda L: L.GlobalAveragePooling3D(keepdims=True), (3, 3, 2, 2)),
+    # ------------------------------------------------------------------ recurrent
+    case("simple_rnn", lambda L: L.SimpleRNN(4), SEQ),
+    case("simple_rnn_sequences_relu", lambda L: L.SimpleRNN(4, activation="relu", return_sequences=True), SEQ),
+    case("simple_rnn_state_backwards", lambda L: L.SimpleRNN(4, return_state=True, go_backwards=True), SEQ),
+    case("gru", lambda L: L.GRU(4), SEQ),
+    case("gru_sequences", lambda L: L.GRU(4, return_sequences=True), SEQ),
+    case("gru_reset_before", lambda L: L.GRU(4, reset_after=False), SEQ),
+    case("gru_reset_before_sequences_backwards", lambda L: L.GRU(4, reset_after=False, return_sequences=True, go_backwards=True), SEQ),
+    case("gru_return_state", lambda L: L.GRU(4, return_state=True), SEQ),
+    case("gru_no_bias", lambda L: L.GRU(3, use_bias=False), SEQ),
+    case("lstm", lambda L: L.LSTM(4), SEQ),
+    case("lstm_sequences", lambda L: L.LSTM(4, return_sequences=True), SEQ),
+    case("lstm_return_state", lambda L: L.LSTM(4, return_state=True), SEQ),
+    case("lstm_sequences_state", lambda L: L.LSTM(4, return_sequences=True, return_state=True), SEQ),
+    case("lstm_backwards", lambda L: L.LSTM(4, go_backwards=True), SEQ),
+    case("lstm_backwards_sequences", lambda L: L.LSTM(4, go_backwards=True, return_sequences=True), SEQ),
+    case("lstm_no_bias_relu", lambda L: L.LSTM(3, use_bias=False, activation="relu"), SEQ),
+    *[
+        case(f"bidirectional_lstm_{mode}", lambda L, m=mode: L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=m), SEQ)
+        for mode in ("concat", "sum", "ave", "mul", None)
+    ],
+    case("bidirectional_lstm_last", lambda L: L.Bidirectional(L.LSTM(3)), SEQ),
+    case("bidirectional_lstm_state", lambda L: L.Bidirectional(L.LSTM(3, return_state=True)), SEQ),
+    case("bidirectional_lstm_state_none", lambda L: L.Bidirectional(L.LSTM(3, return_sequences=True, return_state=True), merge_mode=None), SEQ),
+    *[
+        case(f"bidirectional_gru_{mode}", lambda L, m=mode: L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode=m), SEQ)
+        for mode in ("concat", "sum", "ave", "mul", None)
+    ],
+    case("bidirectional_gru_last_reset_before", lambda L: L.Bidirectional(L.GRU(3, reset_after=False)), SEQ),
+    case("bidirectional_simple_rnn", lambda L: L.Bidirectional(L.SimpleRNN(3, return_sequences=True)), SEQ),
+    # ------------------------------------------------------------------ wrappers
+    case("time_distributed_dense", lambda L: L.TimeDistributed(L.Dense(4, activation="relu")), (3, 5)),
+    case("time_distributed_conv2d", lambda L: L.TimeDistributed(L.Conv2D(2, 3, padding="same")), (2, 4, 4, 3)),
+    # ------------------------------------------------------------------ normalization
+    case("batch_norm", lambda L: L.BatchNormalization(), (4,)),
+    case("batch_norm_images", lambda L: L.BatchNormalization(), (3, 3, 2)),
+    case("batch_norm_axis1", lambda L: L.BatchNormalization(axis=1), (2, 3, 3)),
+    case("batch_norm_no_center_no_scale", lambda L: L.BatchNormalization(center=False, scale=False, epsilon=1e-2), (4,)),
+    case("batch_norm_training", lambda L: L.BatchNormalization(), (4,), training=True),
+    case("batch_norm_training_images_momentum", lambda L: L.BatchNormalization(momentum=0.9), (3, 3, 2), training=True),
+    case("batch_norm_training_axis1", lambda L: L.BatchNormalization(axis=1, epsilon=1e-5), (2, 3, 3), training=True),
+    case("layer_norm", lambda L: L.LayerNormalization(), (4,)),
+    case("layer_norm_rank3", lambda L: L.LayerNormalization(), (3, 4)),
+    case("layer_norm_two_axes", lambda L: L.LayerNormalization(axis=[1, 2]), (3, 4)),
+    case("layer_norm_axis1_no_center", lambda L: L.LayerNormalization(axis=1, center=False, epsilon=1e-5), (3, 4)),
+    # ------------------------------------------------------------------ merging
+    case("add", lambda L: L.Add(), [(4,), (4,)]),
+    case("add_three_rank3", lambda L: L.Add(), [(2, 4), (2, 4), (2, 4)]),
+    case("subtract", lambda L: L.Subtract(), [(2, 4), (2, 4)]),
+    case("multiply", lambda L: L.Multiply(), [(4,), (4,)]),
+    case("multiply_three", lambda L: L.Multiply(), [(2, 3), (2, 3), (2, 3)]),
+    case("average", lambda L: L.Average(), [(4,), (4,)]),
+    case("average_three", lambda L: L.Average(), [(2, 3), (2, 3), (2, 3)]),
+    case("maximum", lambda L: L.Maximum(), [(4,), (4,)]),
+    case("maximum_three", lambda L: L.Maximum(), [(2, 3), (2, 3), (2, 3)]),
+    case("minimum", lambda L: L.Minimum(), [(4,), (4,)]),
+    case("minimum_three", lambda L: L.Minimum(), [(2, 3), (2, 3), (2, 3)]),
+    case("concatenate_last", lambda L: L.Concatenate(), [(2, 3), (2, 5)]),
+    case("concatenate_axis1", lambda L: L.Concatenate(axis=1), [(2, 3), (4, 3)]),
+    case("concatenate_axis_minus2_three", lambda L: L.Concatenate(axis=-2), [(1, 3, 2), (2, 3, 2), (3, 3, 2)]),
+    case("concatenate_axis2_rank4", lambda L: L.Concatenate(axis=2), [(2, 3, 2), (2, 1, 2)]),
+    case("concatenate_vectors", lambda L: L.Concatenate(axis=1), [(3,), (2,)]),
+    case("dot_vectors", lambda L: L.Dot(axes=1), [(4,), (4,)]),
+    case("dot_vectors_normalize", lambda L: L.Dot(axes=1, normalize=True), [(4,), (4,)]),
+    case("dot_axes_pair", lambda L: L.Dot(axes=(1, 2)), [(3, 4), (2, 3)]),
+    case("dot_last_axes_normalize", lambda L: L.Dot(axes=-1, normalize=True), [(3, 4), (2, 4)]),
+    case("dot_axes_1_1_normalize", lambda L: L.Dot(axes=(1, 1), normalize=True), [(3, 4), (3, 2)]),
+]
+
+
+def _check_table(cases: list[LayerCase]) -> None:
+    ids = [c.id for c in cases]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"Duplicate layer case ids: {duplicated}")
+    for c in cases:
+        if c.make_keras is None and c.reference is None:
+            raise ValueError(f"Layer case {c.id} has neither a Keras layer nor a NumPy reference.")
+        if np.issubdtype(np.dtype(c.dtype), np.integer) and c.int_high is None:
+            raise ValueError(f"Layer case {c.id} has integer inputs but no int_high.")
+
+
+_check_table(CASES)

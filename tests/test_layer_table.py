@@ -1,0 +1,228 @@
+"""Cross-cutting checks over the table of layer cases (``layer_cases.py``).
+
+For every case: the symbolic output shape equals the jitted output's shape; jit equals eager;
+gradients of a scalar of the outputs are finite (and reach every weight and float input); and the
+numbers equal Keras 3's (weights copied with ``set_weights``) or a NumPy reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import zlib
+from typing import Any, NamedTuple
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from layer_cases import CASES, LayerCase  # noqa: E402
+
+import kfunc  # noqa: E402
+from kfunc.graph.tensor import is_symbolic  # noqa: E402
+from kfunc.layers.tree_paths import get_path  # noqa: E402
+
+BATCH = 3
+WEIGHT_SCALE = 0.5
+
+
+def _rng(case: LayerCase, salt: int = 0) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(case.id.encode()) * 10 + salt)
+
+
+def _is_integer(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.integer)
+
+
+def _random_inputs(case: LayerCase, rng: np.random.Generator):
+    """Arrays of shape ``(BATCH, *shape)``: one array, or a list for multi-input layers."""
+    arrays = []
+    for shape in case.shapes:
+        full = (BATCH,) + tuple(shape)
+        if _is_integer(case.dtype):
+            arrays.append(rng.integers(0, case.int_high, size=full).astype(case.dtype))
+        else:
+            arrays.append(rng.standard_normal(full).astype(case.dtype))
+    return arrays if case.multi_input else arrays[0]
+
+
+def _random_weights(layer, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random values for every weight (zero biases and unit gammas would hide mistakes)."""
+    values = []
+    for variable in layer.weights:
+        if "variance" in variable.name:
+            value = rng.uniform(0.5, 1.5, variable.shape)
+        else:
+            value = WEIGHT_SCALE * rng.standard_normal(variable.shape)
+        values.append(value.astype(variable.dtype))
+    return values
+
+
+def _leaves(tree) -> list:
+    return jax.tree_util.tree_leaves(tree, is_leaf=is_symbolic)
+
+
+class Prepared(NamedTuple):
+    case: LayerCase
+    layer: Any
+    symbolic_outputs: Any
+    weights: list[np.ndarray]
+    params: dict
+    state: dict
+    inputs: Any
+    jit_outputs: Any
+    jit_state: dict
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
+def prepared(request) -> Prepared:
+    """The case's layer built on ``kfunc.Input`` tensors, random weights, inputs, jitted outputs."""
+    case: LayerCase = request.param
+    kfunc.utils.clear_session()
+    kfunc.utils.set_random_seed(0)
+    layer = case.make_kfunc()
+    symbolic_inputs = [kfunc.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
+    symbolic_outputs = layer(symbolic_inputs if case.multi_input else symbolic_inputs[0])
+    rng = _rng(case)
+    weights = _random_weights(layer, rng)
+    layer.set_weights(weights)
+    params, state = layer.get_variables()
+    inputs = _random_inputs(case, rng)
+    apply = jax.jit(functools.partial(layer.apply, training=case.training))
+    jit_outputs, jit_state = apply(params, state, inputs)
+    return Prepared(case, layer, symbolic_outputs, weights, params, state, inputs, jit_outputs, jit_state)
+
+
+# ---------------------------------------------------------------------- the table itself
+def test_table_covers_every_layer_class():
+    """Every concrete layer class exported by ``kfunc.layers`` is built by some case."""
+    wanted = {
+        cls
+        for name, cls in vars(kfunc.layers).items()
+        if inspect.isclass(cls) and issubclass(cls, kfunc.layers.Layer) and not name.startswith("_")
+    }
+    # The base class, the input layer and the abstract recurrent base are not layers one calls.
+    wanted -= {kfunc.layers.Layer, kfunc.layers.InputLayer, kfunc.layers.RNN}
+    built = set()
+    for case in CASES:
+        layer = case.make_kfunc()
+        stack = [layer]
+        while stack:
+            current = stack.pop()
+            built.add(type(current))
+            stack.extend(current.sublayers)
+            if hasattr(current, "forward_layer"):
+                stack.append(current.forward_layer)
+    missing = sorted(cls.__name__ for cls in wanted - built)
+    assert not missing, f"layer classes without a case: {missing}"
+
+
+# ---------------------------------------------------------------------- a. shapes
+def test_symbolic_shape_matches_jit(prepared: Prepared):
+    symbolic, real = prepared.symbolic_outputs, prepared.jit_outputs
+    assert jax.tree_util.tree_structure(symbolic) == jax.tree_util.tree_structure(real), (
+        f"symbolic output structure {symbolic!r} differs from the real one {jax.tree_util.tree_structure(real)}"
+    )
+    for index, (tensor, array) in enumerate(zip(_leaves(symbolic), _leaves(real), strict=True)):
+        assert array.shape[0] == BATCH, f"output {index}: batch axis lost, shape {array.shape}"
+        assert tensor.shape == (None,) + tuple(array.shape[1:]), (
+            f"output {index}: symbolic shape {tensor.shape}, real shape {array.shape}"
+        )
+        assert tensor.dtype == array.dtype, f"output {index}: symbolic dtype {tensor.dtype}, real {array.dtype}"
+
+
+# ---------------------------------------------------------------------- b. jit equals eager
+def _assert_trees_close(actual, expected, *, rtol, atol, what):
+    actual_leaves, expected_leaves = _leaves(actual), _leaves(expected)
+    assert len(actual_leaves) == len(expected_leaves), (
+        f"{what}: {len(actual_leaves)} arrays vs {len(expected_leaves)} expected"
+    )
+    for index, (a, e) in enumerate(zip(actual_leaves, expected_leaves, strict=True)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape, f"{what}, array {index}: shape {a.shape}, expected {e.shape}"
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{what}, array {index}")
+
+
+def test_jit_equals_eager(prepared: Prepared):
+    p = prepared
+    eager_outputs, eager_state = p.layer.apply(p.params, p.state, p.inputs, training=p.case.training)
+    _assert_trees_close(p.jit_outputs, eager_outputs, rtol=1e-6, atol=1e-6, what="jit vs eager apply")
+    _assert_trees_close(p.jit_state, eager_state, rtol=1e-6, atol=1e-6, what="jit vs eager new_state")
+    if not p.case.training:
+        # Inference leaves the state as it was.
+        _assert_trees_close(p.jit_state, p.state, rtol=0, atol=0, what="inference new_state")
+    # Calling the layer on arrays computes with its own (the same) weights.
+    called = p.layer(p.inputs, training=p.case.training)
+    _assert_trees_close(called, p.jit_outputs, rtol=1e-6, atol=1e-6, what="layer(arrays) vs jit apply")
+
+
+# ---------------------------------------------------------------------- c. gradients
+def test_gradients_are_finite(prepared: Prepared):
+    p = prepared
+    rng = _rng(p.case, salt=1)
+    # Random weights on the outputs: a plain sum has zero gradient through softmax or a
+    # training-mode BatchNorm's gamma, which would hide a gradient that does not flow.
+    cotangents = [jnp.asarray(rng.standard_normal(np.shape(o)), jnp.float32) for o in _leaves(p.jit_outputs)]
+    float_inputs = not _is_integer(p.case.dtype)
+
+    def scalar(params, inputs):
+        outputs, _ = p.layer.apply(params, p.state, inputs, training=p.case.training)
+        return sum(jnp.sum(o.astype(jnp.float32) * c) for o, c in zip(_leaves(outputs), cotangents, strict=True))
+
+    if float_inputs:
+        grad_params, grad_inputs = jax.grad(scalar, argnums=(0, 1))(p.params, p.inputs)
+    else:
+        grad_params, grad_inputs = jax.grad(scalar)(p.params, p.inputs), None
+
+    assert jax.tree_util.tree_structure(grad_params) == jax.tree_util.tree_structure(p.params)
+    flat_params = jax.tree_util.tree_flatten_with_path(grad_params)[0]
+    assert len(flat_params) == len([v for v in p.layer.weights if v.trainable])
+    for path, g in flat_params:
+        name = jax.tree_util.keystr(path)
+        assert np.all(np.isfinite(g)), f"gradient of {name} is not finite"
+        assert np.any(np.asarray(g) != 0), f"gradient of {name} is zero everywhere: the weight does not reach the output"
+    if grad_inputs is not None:
+        for index, g in enumerate(_leaves(grad_inputs)):
+            assert np.all(np.isfinite(g)), f"gradient of input {index} is not finite"
+            assert np.any(np.asarray(g) != 0), f"gradient of input {index} is zero everywhere"
+
+
+# ---------------------------------------------------------------------- d. numbers vs Keras
+def _keras_outputs(p: Prepared):
+    keras = pytest.importorskip("keras")
+    case = p.case
+    keras_layer = case.make_keras()
+    keras_inputs = [keras.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
+    keras_layer(keras_inputs if case.multi_input else keras_inputs[0])
+    keras_layer.set_weights(p.weights)
+    inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)
+    kwargs = {"training": True} if case.training else {}
+    outputs = keras_layer(inputs, **kwargs)
+    return keras_layer, jax.tree_util.tree_map(np.asarray, outputs)
+
+
+def test_matches_reference(prepared: Prepared):
+    p = prepared
+    case = p.case
+    if case.make_keras is None:
+        inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)
+        expected = case.reference(inputs)
+        _assert_trees_close(p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs NumPy reference")
+        return
+    keras_layer, expected = _keras_outputs(p)
+    assert len(_leaves(expected)) == len(_leaves(p.jit_outputs)), (
+        f"Keras returns {len(_leaves(expected))} arrays, kfunc {len(_leaves(p.jit_outputs))}"
+    )
+    _assert_trees_close(p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs Keras outputs")
+    if case.training:
+        # The moving statistics kfunc returns as new_state equal Keras's after one training call.
+        updated = [get_path(p.jit_state, path, p.layer) for v, path in p.layer.variable_paths() if not v.trainable]
+        keras_updated = [np.asarray(v) for v in keras_layer.non_trainable_weights]
+        assert len(updated) == len(keras_updated) > 0
+        _assert_trees_close(updated, keras_updated, rtol=case.rtol, atol=case.atol, what="moving statistics vs Keras")
+        # ... and actually moved (training updated them).
+        before = [get_path(p.state, path, p.layer) for v, path in p.layer.variable_paths() if not v.trainable]
+        assert any(not np.allclose(a, b) for a, b in zip(updated, before, strict=True))
