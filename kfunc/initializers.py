@@ -1,9 +1,17 @@
 """Weight initializers with Keras's names and defaults.
 
-An initializer is a callable ``(key, shape, dtype) -> array``, the same contract as
+An initializer is a callable ``(key, shape, dtype) -> array``, the contract of
 ``jax.nn.initializers``, so any of those can be passed too. Fans follow Keras: for a kernel of
 shape ``(..., in, out)`` the receptive field is the product of the leading dimensions.
+
+The built-in initializers write their math once against a small random source, so they also
+draw from a NumPy ``Generator`` (``key`` may be one). Weights that layers create for themselves
+(Keras style) are drawn that way: on the host, without compiling an XLA program per weight shape
+(on CPU each such compile of JAX's threefry generator costs seconds). The pure
+``init(key)`` draws with ``jax.random`` as usual.
 """
+
+from __future__ import annotations
 
 from collections.abc import Callable
 
@@ -14,11 +22,65 @@ import numpy as np
 from kfunc.errors import LayerConfigError
 
 
+class _JaxSource:
+    """Random draws from a JAX key, split per draw."""
+
+    xp = jnp
+
+    def __init__(self, key):
+        self.key = key
+
+    def next_key(self):
+        self.key, key = jax.random.split(self.key)
+        return key
+
+    def normal(self, shape, dtype):
+        return jax.random.normal(self.next_key(), shape, dtype)
+
+    def uniform(self, shape, dtype, low, high):
+        return jax.random.uniform(self.next_key(), shape, dtype, low, high)
+
+    def truncated_normal(self, shape, dtype):
+        return jax.random.truncated_normal(self.next_key(), -2.0, 2.0, shape, dtype)
+
+
+class _NumpySource:
+    """The same draws from a NumPy ``Generator``, on the host."""
+
+    xp = np
+
+    def __init__(self, generator: np.random.Generator):
+        self.generator = generator
+
+    def normal(self, shape, dtype):
+        return self.generator.standard_normal(shape).astype(dtype)
+
+    def uniform(self, shape, dtype, low, high):
+        return self.generator.uniform(low, high, shape).astype(dtype)
+
+    def truncated_normal(self, shape, dtype):
+        values = self.generator.standard_normal(shape)
+        outside = np.abs(values) > 2.0
+        while outside.any():
+            values[outside] = self.generator.standard_normal(int(outside.sum()))
+            outside = np.abs(values) > 2.0
+        return values.astype(dtype)
+
+
+def random_source(key):
+    return _NumpySource(key) if isinstance(key, np.random.Generator) else _JaxSource(key)
+
+
 class Initializer:
-    """Base class: a configurable ``(key, shape, dtype) -> array``."""
+    """Base class: ``sample(source, shape, dtype)`` written once for JAX and NumPy sources."""
+
+    supports_numpy = True
 
     def __call__(self, key, shape, dtype=jnp.float32):
-        raise NotImplementedError(f"{type(self).__name__} must define __call__(key, shape, dtype).")
+        return self.sample(random_source(key), tuple(shape), jnp.dtype(dtype))
+
+    def sample(self, source, shape, dtype):
+        raise NotImplementedError(f"{type(self).__name__} must define sample(source, shape, dtype).")
 
     def get_config(self) -> dict:
         return dict(self.__dict__)
@@ -29,29 +91,29 @@ class Initializer:
 
 
 class Zeros(Initializer):
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.zeros(shape, dtype)
+    def sample(self, source, shape, dtype):
+        return source.xp.zeros(shape, dtype)
 
 
 class Ones(Initializer):
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.ones(shape, dtype)
+    def sample(self, source, shape, dtype):
+        return source.xp.ones(shape, dtype)
 
 
 class Constant(Initializer):
     def __init__(self, value=0.0):
         self.value = value
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.full(shape, self.value, dtype)
+    def sample(self, source, shape, dtype):
+        return source.xp.full(shape, self.value, dtype)
 
 
 class RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05):
         self.mean, self.stddev = mean, stddev
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return self.mean + self.stddev * jax.random.normal(key, shape, dtype)
+    def sample(self, source, shape, dtype):
+        return (self.mean + self.stddev * source.normal(shape, dtype)).astype(dtype)
 
 
 class TruncatedNormal(Initializer):
@@ -60,16 +122,16 @@ class TruncatedNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05):
         self.mean, self.stddev = mean, stddev
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return self.mean + self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+    def sample(self, source, shape, dtype):
+        return (self.mean + self.stddev * source.truncated_normal(shape, dtype)).astype(dtype)
 
 
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05):
         self.minval, self.maxval = minval, maxval
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
+    def sample(self, source, shape, dtype):
+        return source.uniform(shape, dtype, self.minval, self.maxval)
 
 
 def compute_fans(shape) -> tuple[float, float]:
@@ -98,66 +160,35 @@ class VarianceScaling(Initializer):
             )
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def sample(self, source, shape, dtype):
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         variance = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
             # 0.879... is the standard deviation of a standard normal truncated to (-2, 2).
             stddev = np.sqrt(variance) / 0.87962566103423978
-            return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+            return (stddev * source.truncated_normal(shape, dtype)).astype(dtype)
         if self.distribution == "untruncated_normal":
-            return np.sqrt(variance) * jax.random.normal(key, shape, dtype)
+            return (np.sqrt(variance) * source.normal(shape, dtype)).astype(dtype)
         limit = np.sqrt(3.0 * variance)
-        return jax.random.uniform(key, shape, dtype, -limit, limit)
+        return source.uniform(shape, dtype, -limit, limit)
 
 
-class GlorotUniform(VarianceScaling):
+def _fixed_variance_scaling(class_name: str, scale: float, mode: str, distribution: str) -> type:
+    """Keras's named variance-scaling initializers: no arguments of their own."""
+
     def __init__(self):
-        super().__init__(1.0, "fan_avg", "uniform")
+        VarianceScaling.__init__(self, scale, mode, distribution)
 
-    def get_config(self):
-        return {}
-
-
-class GlorotNormal(VarianceScaling):
-    def __init__(self):
-        super().__init__(1.0, "fan_avg", "truncated_normal")
-
-    def get_config(self):
-        return {}
+    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": lambda self: {}})
 
 
-class HeNormal(VarianceScaling):
-    def __init__(self):
-        super().__init__(2.0, "fan_in", "truncated_normal")
-
-    def get_config(self):
-        return {}
-
-
-class HeUniform(VarianceScaling):
-    def __init__(self):
-        super().__init__(2.0, "fan_in", "uniform")
-
-    def get_config(self):
-        return {}
-
-
-class LecunNormal(VarianceScaling):
-    def __init__(self):
-        super().__init__(1.0, "fan_in", "truncated_normal")
-
-    def get_config(self):
-        return {}
-
-
-class LecunUniform(VarianceScaling):
-    def __init__(self):
-        super().__init__(1.0, "fan_in", "uniform")
-
-    def get_config(self):
-        return {}
+GlorotUniform = _fixed_variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _fixed_variance_scaling("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeNormal = _fixed_variance_scaling("HeNormal", 2.0, "fan_in", "truncated_normal")
+HeUniform = _fixed_variance_scaling("HeUniform", 2.0, "fan_in", "uniform")
+LecunNormal = _fixed_variance_scaling("LecunNormal", 1.0, "fan_in", "truncated_normal")
+LecunUniform = _fixed_variance_scaling("LecunUniform", 1.0, "fan_in", "uniform")
 
 
 class Orthogonal(Initializer):
@@ -166,8 +197,15 @@ class Orthogonal(Initializer):
     def __init__(self, gain=1.0):
         self.gain = gain
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jax.nn.initializers.orthogonal(scale=self.gain, column_axis=-1)(key, shape, dtype)
+    def sample(self, source, shape, dtype):
+        xp = source.xp
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        normal = source.normal((max(rows, cols), min(rows, cols)), jnp.float32)
+        q, r = xp.linalg.qr(normal)
+        q = q * xp.sign(xp.diagonal(r))  # makes the distribution uniform over orthogonal matrices
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype)
 
 
 class Identity(Initializer):
@@ -176,10 +214,10 @@ class Identity(Initializer):
     def __init__(self, gain=1.0):
         self.gain = gain
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def sample(self, source, shape, dtype):
         if len(shape) != 2:
             raise LayerConfigError(f"The identity initializer needs a 2-D shape, received {tuple(shape)}.")
-        return self.gain * jnp.eye(*shape, dtype=dtype)
+        return (self.gain * source.xp.eye(*shape)).astype(dtype)
 
 
 INITIALIZERS: dict[str, type[Initializer]] = {

@@ -4,7 +4,8 @@ The pure API takes keys explicitly (``init(key)``, ``apply(..., key=key)``). The
 (a layer creates its weights when it is first called) needs a key without being handed one: each
 weight draws a ticket ``(seed, counter)`` from this stream when it is declared, and turns it into
 ``fold_in(key(seed), counter)`` only when its value is first needed. ``set_random_seed(s)`` restarts
-the stream, so the same script builds the same weights, bitwise.
+the stream, so the same script builds the same weights, bitwise. Built-in initializers turn the
+ticket into a NumPy generator instead (see ``kfunc.initializers``), which needs no compilation.
 """
 
 import random
@@ -39,6 +40,11 @@ def next_ticket() -> tuple[int, int]:
     ticket = (_seed, _counter)
     _counter += 1
     return ticket
+
+
+def generator_from_ticket(ticket: tuple[int, int]) -> np.random.Generator:
+    """A NumPy generator for host-side draws, seeded by the whole ticket."""
+    return np.random.default_rng(list(ticket))
 
 
 def key_from_ticket(ticket: tuple[int, int]) -> jax.Array:

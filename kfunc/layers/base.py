@@ -229,11 +229,20 @@ class Layer(NodeAccess):
             )
 
     def init(self, key: jax.Array) -> Variables:
-        """Fresh weights drawn with ``key`` (``fold_in(key, i)`` for the i-th weight)."""
+        """Fresh weights drawn with ``key`` (``fold_in(key, i)`` for the i-th weight), computed by
+        one compiled function per set of weights."""
         self._require_built("init(key)")
         pairs = self.variable_paths()
-        values = [v.initial_value(jax.random.fold_in(key, i)) for i, (v, _) in enumerate(pairs)]
-        return self._to_variables(pairs, values)
+        signature = tuple(id(v) for v, _ in pairs)
+        cached = self.__dict__.get("_init_cache")
+        if cached is None or cached[0] != signature:
+
+            def draw(key):
+                values = [v.initial_value(jax.random.fold_in(key, i)) for i, (v, _) in enumerate(pairs)]
+                return self._to_variables(pairs, values)
+
+            cached = self._init_cache = (signature, jax.jit(draw))
+        return cached[1](key)
 
     def get_variables(self) -> Variables:
         """The layer's current weights as ``Variables(params, state)`` pytrees."""

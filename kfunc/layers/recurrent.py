@@ -175,10 +175,17 @@ class _UnitForgetBias(initializers_lib.Initializer):
     def __init__(self, base, units):
         self.base, self.units = initializers_lib.get(base), units
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        u = self.units
-        k1, k2 = jax.random.split(key)
-        return jnp.concatenate([self.base(k1, (u,), dtype), jnp.ones((u,), dtype), self.base(k2, (2 * u,), dtype)])
+    @property
+    def supports_numpy(self) -> bool:
+        return getattr(self.base, "supports_numpy", False)
+
+    def sample(self, source, shape, dtype):
+        u, xp = self.units, source.xp
+        if isinstance(self.base, initializers_lib.Initializer):
+            first, rest = self.base.sample(source, (u,), dtype), self.base.sample(source, (2 * u,), dtype)
+        else:
+            first, rest = self.base(source.next_key(), (u,), dtype), self.base(source.next_key(), (2 * u,), dtype)
+        return xp.concatenate([first, xp.ones((u,), dtype), rest])
 
 
 class LSTM(RNN):

@@ -69,15 +69,16 @@ class Variable:
     def is_materialized(self) -> bool:
         return self._value is not None
 
-    def initial_value(self, key: jax.Array) -> jax.Array:
-        """A fresh value drawn from the initializer with ``key``; shape ``self.shape``."""
-        value = jnp.asarray(self.initializer(key, self.shape, self.dtype), self.dtype)
-        if value.shape != self.shape:
+    def initial_value(self, key) -> jax.Array:
+        """A fresh value drawn from the initializer with ``key`` (a JAX key, or a NumPy generator
+        for built-in initializers); shape ``self.shape``."""
+        value = self.initializer(key, self.shape, self.dtype)
+        if tuple(value.shape) != self.shape:
             raise WeightsError(
                 f"The initializer of weight '{self.path}' returned shape {value.shape}, expected "
                 f"{self.shape}."
             )
-        return value
+        return value if value.dtype == self.dtype else value.astype(self.dtype)
 
     @property
     def value(self) -> jax.Array:
@@ -85,8 +86,15 @@ class Variable:
         if self._bound is not _UNBOUND:
             return self._bound
         if self._value is None:
-            self._value = self.initial_value(seeding.key_from_ticket(self._ticket))
+            self._value = self._first_value()
         return self._value
+
+    def _first_value(self) -> jax.Array:
+        """The owned value, drawn from this weight's seeding ticket (on the host when possible)."""
+        if getattr(self.initializer, "supports_numpy", False):
+            generator = seeding.generator_from_ticket(self._ticket)
+            return jnp.asarray(self.initial_value(generator))
+        return self.initial_value(seeding.key_from_ticket(self._ticket))
 
     def assign(self, value) -> None:
         """Set the value: recorded as a state update inside a pure call, stored otherwise."""

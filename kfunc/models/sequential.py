@@ -24,6 +24,7 @@ class Sequential(Model):
         self._input_tensor: SymbolicTensor | None = None
         self._last_output: SymbolicTensor | None = None
         self._compiled_cache = {}
+        self._graph_stale = True
         for layer in layers or []:
             self.add(layer)
 
@@ -70,16 +71,16 @@ class Sequential(Model):
         return layer
 
     def _graph_changed(self) -> None:
-        self.built = False
+        self.built = self._input_tensor is not None and bool(self._stack)
+        self._graph_stale = True
         self._compiled_cache = {}
 
     def _graph(self):
-        self._ensure_graph()
+        if self._graph_stale:
+            self._ensure_graph()
         return self._graph_cache
 
     def _ensure_graph(self) -> None:
-        if self.built:
-            return
         if self._input_tensor is None:
             raise GraphError(
                 f"Sequential '{self.name}' does not know its input shape yet: give the first layer "
@@ -88,6 +89,7 @@ class Sequential(Model):
         if not self._stack:
             raise GraphError(f"Sequential '{self.name}' has no layers; add some with .add(layer).")
         self._set_graph(self._input_tensor, self._last_output)
+        self._graph_stale = False
 
     def build(self, input_shape=None, dtype=None) -> None:
         """Create the input (shape with the batch axis, e.g. ``(None, 784)``) and connect the layers."""
@@ -98,7 +100,8 @@ class Sequential(Model):
             self._input_tensor = self._last_output = Input(batch_shape=shape, dtype=dtype)
             for layer in self._stack:
                 self._last_output = self._connect(layer, self._last_output)
-        self._ensure_graph()
+            self._graph_changed()
+        self._graph()
 
     def _build_from(self, input_shape) -> None:
         self.build(input_shape)
