@@ -11,10 +11,19 @@ _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 
 class CompileCount:
-    """``count``: XLA backend compilations seen so far inside the ``count_compilations`` block."""
+    """``count``: XLA backend compilations seen inside the ``count_compilations`` block;
+    ``names``: the compiled functions' names, in order."""
 
     def __init__(self):
-        self.count = 0
+        self.names: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def of(self, name: str) -> int:
+        """How many compilations were of functions whose name contains ``name``."""
+        return sum(name in n for n in self.names)
 
 
 @contextlib.contextmanager
@@ -24,7 +33,7 @@ def count_compilations() -> Iterator[CompileCount]:
 
     def listener(event: str, duration: float, **kwargs) -> None:
         if event == _COMPILE_EVENT:
-            counter.count += 1
+            counter.names.append(str(kwargs.get("fun_name", "")))
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:

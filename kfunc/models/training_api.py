@@ -8,10 +8,73 @@ import jax
 import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.saving import weights as weights_lib
+from kfunc.train.compile_config import make_config
+from kfunc.train.losses import TrainingConfigError
+from kfunc.train.loop import Trainer
 
 
 class TrainingAPI:
     """Mixin for ``Model``; every method works through the pure ``apply``."""
+
+    _trainer = None
+    stop_training = False
+    history = None
+
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, *,
+                steps_per_execution="auto", **kwargs):
+        """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
+        loss weights and metrics. Resets the optimizer state."""
+        unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics", "auto_scale_loss"}
+        if unknown:
+            raise TrainingConfigError(f"compile() got unexpected keyword argument(s) {sorted(unknown)}.")
+        if kwargs.get("weighted_metrics"):
+            raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
+        config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
+        self._trainer = Trainer(self, config)
+        self.optimizer = config.optimizer
+
+    def _require_compiled(self, what: str) -> Trainer:
+        if self._trainer is None:
+            raise TrainingConfigError(
+                f"Model '{self.name}' must be compiled before {what}: call model.compile(optimizer=..., loss=...)."
+            )
+        return self._trainer
+
+    @property
+    def metrics_names(self) -> list[str]:
+        trainer = self._trainer
+        return [] if trainer is None or trainer.metrics_names is None else list(trainer.metrics_names)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            terminate_on_nan=False):
+        """Train; returns a ``History``. ``terminate_on_nan=True`` (or the TerminateOnNaN callback)
+        stops at the first non-finite loss before that step's update is applied."""
+        trainer = self._require_compiled("fit")
+        return trainer.fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch, validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq, terminate_on_nan=terminate_on_nan,
+        )
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics on ``(x, y)``: a scalar, a list in ``metrics_names`` order, or a dict."""
+        trainer = self._require_compiled("evaluate")
+        return trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+                                steps=steps, return_dict=return_dict)
+
+    def save_weights(self, filepath) -> None:
+        """Write every weight to a ``.npz`` keyed by weight path (atomic: the old file survives a failure)."""
+        weights_lib.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        weights_lib.load_weights(self, filepath)
 
     def _jitted(self, name: str, build):
         """A compiled function cached on the model until its graph changes."""

@@ -1,0 +1,157 @@
+"""Data for fit and evaluate: inputs, targets and sample weights, checked and aligned on the host.
+
+``ArrayData`` holds one array per model input (by name), one target and one weight array per
+output (``None`` where an output has no loss or no weights). Every check runs here, before
+anything is compiled: wrong counts, unknown or missing names, mismatched sample counts, labels
+whose shape does not fit the output.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from kfunc.data.arrays import DataError, as_array, check_same_length, model_input_arrays
+from kfunc.train import losses as losses_lib
+
+
+class ArrayData(NamedTuple):
+    inputs: dict  # input name -> (N, ...)
+    targets: tuple  # per output: (N, ...) or None
+    weights: tuple  # per output: (N,) float32 or None
+    count: int
+
+    def take(self, index: np.ndarray | slice) -> ArrayData:
+        """The samples at ``index`` (a slice or an index array)."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        inputs = {k: v[index] for k, v in self.inputs.items()}
+        count = len(next(iter(inputs.values())))
+        return ArrayData(inputs, tuple(map(pick, self.targets)), tuple(map(pick, self.weights)), count)
+
+
+def _per_output_values(model, value, role: str, *, needed: list[str]) -> list:
+    """``value`` (array, list in output order, or dict by output name) -> one entry per output."""
+    names = model.output_names
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        missing = [n for n in needed if n not in value]
+        if unknown or missing:
+            raise DataError(
+                f"{role} for model '{model.name}' must be keyed by output names {names}; the dict given is "
+                f"missing {missing} and has unknown keys {unknown}."
+            )
+        return [value.get(n) for n in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise DataError(
+                f"{role} for model '{model.name}' must give {len(names)} arrays, one per output {names}, "
+                f"but received {len(value)}."
+            )
+        return list(value)
+    if len(names) > 1:
+        raise DataError(
+            f"Model '{model.name}' has {len(names)} outputs {names}: pass {role} as a list in this order or a "
+            f"dict keyed by output name, not a single {type(value).__name__}."
+        )
+    return [value]
+
+
+def _is_sparse(loss) -> bool:
+    return loss is not None and losses_lib.name_of(loss) == "sparse_categorical_crossentropy"
+
+
+def check_target(array: np.ndarray, tensor, loss, output_name: str) -> np.ndarray:
+    """Labels must fit the output: same shape, or integer class labels for a sparse loss; ``(N,)``
+    labels for a one-unit output gain their unit axis. Nothing else is broadcast."""
+    out_shape = tensor.shape[1:]
+    shape = array.shape[1:]
+
+    def fits(candidate):
+        return len(candidate) == len(out_shape) and all(o is None or c == o for c, o in zip(candidate, out_shape))
+
+    if _is_sparse(loss):
+        sparse_shape = out_shape[:-1]
+        if shape == sparse_shape or shape == sparse_shape + (1,):
+            if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
+                raise DataError(f"Labels of output '{output_name}' must be integer class indices for sparse_categorical_crossentropy.")
+            return array.astype(np.int32)
+        expected = f"{(None,) + sparse_shape} integer class indices"
+    else:
+        if fits(shape):
+            return array.astype(np.float32)
+        if out_shape and out_shape[-1] == 1 and fits(shape + (1,)):
+            return array.astype(np.float32)[..., None]
+        expected = f"{tensor.shape}"
+    hint = ""
+    if not _is_sparse(loss) and len(shape) == len(out_shape) - 1:
+        hint = " For integer class labels use loss='sparse_categorical_crossentropy'."
+    raise DataError(
+        f"Labels of output '{output_name}' have shape {(None,) + shape} ({len(array)} samples), but the output has "
+        f"shape {tensor.shape}; expected labels of shape {expected}. Labels are never broadcast onto an output.{hint}"
+    )
+
+
+def _sample_weights(model, config, sample_weight, class_weight, targets, count: int) -> list:
+    names = model.output_names
+    weights = [None] * len(names)
+    if sample_weight is not None:
+        values = _per_output_values(model, sample_weight, "sample_weight", needed=[])
+        if len(names) > 1 and not isinstance(sample_weight, (list, tuple, dict)):
+            values = [sample_weight] * len(names)
+        for i, value in enumerate(values):
+            if value is not None:
+                array = as_array(value, f"sample_weight of output '{names[i]}'").astype(np.float32)
+                if array.shape != (count,):
+                    raise DataError(
+                        f"sample_weight of output '{names[i]}' must have shape ({count},), one weight per sample, "
+                        f"but received shape {array.shape}."
+                    )
+                weights[i] = array
+    if class_weight is not None:
+        trained = config.trained_outputs
+        if len(trained) != 1:
+            raise DataError("class_weight is only supported for models with one trained output; use sample_weight.")
+        i = trained[0]
+        labels = targets[i]
+        classes = np.argmax(labels, axis=-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(len(labels), -1)[:, 0]
+        classes = np.round(classes).astype(np.int64)
+        missing = sorted(set(np.unique(classes).tolist()) - set(class_weight))
+        if missing:
+            raise DataError(f"class_weight has no weight for classes {missing} present in the labels.")
+        from_classes = np.asarray([class_weight[c] for c in classes], np.float32)
+        weights[i] = from_classes if weights[i] is None else weights[i] * from_classes
+    return weights
+
+
+def fit_arrays(model, config, x, y, sample_weight=None, class_weight=None, *, role: str = "fit") -> ArrayData:
+    """Check and align ``x``, ``y`` and weights for the trained outputs of ``model``."""
+    inputs = model_input_arrays(model, x)
+    count = len(inputs[0])
+    trained = config.trained_outputs
+    names = model.output_names
+    if y is None:
+        raise DataError(f"{role}: model '{model.name}' needs targets y for outputs {[names[i] for i in trained]}.")
+    values = _per_output_values(model, y, "y", needed=[names[i] for i in trained])
+    targets: list = [None] * len(names)
+    for i in trained:
+        if values[i] is None:
+            raise DataError(f"{role}: no targets given for output '{names[i]}', which has a loss.")
+        array = as_array(values[i], f"Targets of output '{names[i]}'")
+        targets[i] = check_target(array, model.outputs[i], config.outputs[i].loss, names[i])
+    present = [(names[i], t) for i, t in enumerate(targets) if t is not None]
+    check_same_length(inputs + [t for _, t in present], model.input_names + [f"y['{n}']" for n, _ in present], "inputs and targets")
+    weights = _sample_weights(model, config, sample_weight, class_weight, targets, count)
+    return ArrayData(dict(zip(model.input_names, inputs, strict=True)), tuple(targets), tuple(weights), count)
+
+
+def split_for_validation(data: ArrayData, fraction: float) -> tuple[ArrayData, ArrayData]:
+    """The last ``fraction`` of the samples (before any shuffling) for validation, as Keras."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"validation_split must be in (0, 1), received {fraction}.")
+    cut = int(data.count * (1.0 - fraction))
+    if cut == 0 or cut == data.count:
+        raise DataError(
+            f"validation_split={fraction} of {data.count} samples leaves an empty training or validation set."
+        )
+    return data.take(slice(0, cut)), data.take(slice(cut, None))

@@ -1,0 +1,1 @@
+"""Saving and loading: weights files that cannot carry code, written atomically."""

@@ -1,0 +1,1 @@
+"""Training: losses, metrics, optimizers, the compiled step and the fit/evaluate loop."""

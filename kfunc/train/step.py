@@ -1,0 +1,185 @@
+"""The compiled training and evaluation steps.
+
+``train_step(carry, batch) -> carry`` is pure: forward with ``apply``, ``value_and_grad`` of the
+weighted sum of per-output losses, the optax update, metric accumulation, BatchNorm state and the
+dropout key threaded through. ``run_train_steps`` runs ``n`` of them in one ``lax.fori_loop``,
+gathering each batch on the device from data put there once (``indices`` is the epoch's
+shuffled order, padded to whole batches; padded samples have zero weight), so one dispatch can
+cover a whole epoch and the number of steps per dispatch never causes a recompile.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from kfunc.train import losses as losses_lib
+from kfunc.train.metrics import Mean
+
+
+class TrainState(NamedTuple):
+    """Everything a training step reads and writes. ``key``: base key; step ``t`` uses
+    ``fold_in(key, t)`` for dropout, so a run can resume exactly from a saved state."""
+
+    params: dict
+    state: dict
+    opt_state: Any
+    step: jax.Array
+    key: jax.Array
+
+
+class Carry(NamedTuple):
+    """``train``: the TrainState; ``metrics``: accumulator states by log name; ``halted``: a step
+    met a non-finite loss (with the NaN guard on, that step and later ones were not applied)."""
+
+    train: TrainState
+    metrics: dict
+    halted: jax.Array
+
+
+class Batch(NamedTuple):
+    inputs: dict  # input name -> (B, ...)
+    targets: tuple  # per output: (B, ...) or None
+    weights: tuple  # per output: (B,) or None
+    valid: jax.Array  # (B,) 1.0 for real samples, 0.0 for padding
+
+
+def gather(data, indices, valid) -> Batch:
+    """Rows ``indices`` of every array in ``data = (inputs, targets, weights)``."""
+    inputs, targets, weights = jax.tree_util.tree_map(lambda a: jnp.take(a, indices, axis=0), data)
+    return Batch(inputs, targets, weights, valid)
+
+
+def flatten_outputs(outputs, names: list[str]) -> list:
+    if isinstance(outputs, dict):
+        return [outputs[n] for n in names]
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+class StepBuilder:
+    """Builds the pure step functions of one compiled model for a batch size.
+
+    ``metrics``: per output, the resolved metric objects (only outputs with a loss).
+    ``labels``: params-shaped tree of ``'trainable'``/``'frozen'``, or None if all are trainable.
+    """
+
+    def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool):
+        self.model = model
+        self.config = config
+        self.metrics = metrics
+        self.transformation = transformation
+        self.guard_nan = guard_nan
+        self.names = [o.name for o in config.outputs]
+        self.multi = len(self.names) > 1
+        self.tracker = Mean("loss")
+
+    # -------------------------------------------------------------- metric bookkeeping
+    def init_metrics(self) -> dict:
+        states = {"loss": self.tracker.init()}
+        for i in self.config.trained_outputs:
+            if self.multi:
+                states[f"{self.names[i]}_loss"] = self.tracker.init()
+            for metric in self.metrics[i]:
+                states[self._metric_key(i, metric)] = metric.init()
+        return states
+
+    def _metric_key(self, i: int, metric) -> str:
+        return f"{self.names[i]}_{metric.name}" if self.multi else metric.name
+
+    @property
+    def log_order(self) -> list[str]:
+        names = ["loss"]
+        if self.multi:
+            names += [f"{self.names[i]}_loss" for i in self.config.trained_outputs]
+        return names + [self._metric_key(i, m) for i in self.config.trained_outputs for m in self.metrics[i]]
+
+    def results(self, states: dict) -> dict:
+        """Log values in Keras's order: loss, per-output losses, metrics."""
+        out = {"loss": self.tracker.result(states["loss"])}
+        if self.multi:
+            for i in self.config.trained_outputs:
+                out[f"{self.names[i]}_loss"] = self.tracker.result(states[f"{self.names[i]}_loss"])
+        for i in self.config.trained_outputs:
+            for metric in self.metrics[i]:
+                key = self._metric_key(i, metric)
+                out[key] = metric.result(states[key])
+        return out
+
+    # -------------------------------------------------------------- loss
+    def losses(self, params, state, batch: Batch, *, training: bool, key):
+        """Total loss and, as aux, per-output losses, outputs and new state."""
+        outputs, new_state = self.model.apply(params, state, batch.inputs, training=training, key=key)
+        outputs = flatten_outputs(outputs, self.names)
+        count = jnp.maximum(jnp.sum(batch.valid), 1.0)
+        per_output, total = {}, jnp.zeros((), jnp.float32)
+        for i in self.config.trained_outputs:
+            spec = self.config.outputs[i]
+            values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
+            weight = batch.valid if batch.weights[i] is None else batch.valid * batch.weights[i]
+            per_output[i] = jnp.sum(values * weight) / count
+            total = total + spec.loss_weight * per_output[i]
+        return total, (per_output, outputs, new_state)
+
+    def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch) -> dict:
+        states = dict(states)
+        count = jnp.sum(batch.valid)
+        states["loss"] = self.tracker.add(states["loss"], total, count)
+        for i in self.config.trained_outputs:
+            if self.multi:
+                key = f"{self.names[i]}_loss"
+                states[key] = self.tracker.add(states[key], per_output[i], count)
+            for metric in self.metrics[i]:
+                key = self._metric_key(i, metric)
+                states[key] = metric.update(states[key], batch.targets[i], outputs[i], batch.valid)
+        return states
+
+    # -------------------------------------------------------------- steps
+    def train_step(self, carry: Carry, batch: Batch) -> Carry:
+        train = carry.train
+        key = jax.random.fold_in(train.key, train.step)
+        grad_fn = jax.value_and_grad(lambda p: self.losses(p, train.state, batch, training=True, key=key), has_aux=True)
+        (total, (per_output, outputs, new_state)), grads = grad_fn(train.params)
+        updates, opt_state = self.transformation.update(grads, train.opt_state, train.params)
+        params = optax.apply_updates(train.params, updates)
+        stepped = TrainState(params, new_state, opt_state, train.step + 1, train.key)
+        metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch)
+        finite = jnp.isfinite(total)
+        if not self.guard_nan:
+            return Carry(stepped, metrics, carry.halted | ~finite)
+        apply = finite & ~carry.halted
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)  # noqa: E731
+        return Carry(keep(stepped, train), keep(metrics, carry.metrics), carry.halted | ~finite)
+
+    def eval_step(self, metrics: dict, params, state, batch: Batch) -> dict:
+        total, (per_output, outputs, _) = self.losses(params, state, batch, training=False, key=None)
+        return self.update_metrics(metrics, total, per_output, outputs, batch)
+
+    # -------------------------------------------------------------- fused loops
+    def run_train_steps(self, carry: Carry, data, indices, start, n, count, *, batch_size: int):
+        """``n`` train steps from step ``start`` of the epoch; returns ``(carry, logs)``."""
+
+        def body(i, carry):
+            batch = self._batch_at(data, indices, start + i, count, batch_size)
+            return self.train_step(carry, batch)
+
+        carry = lax.fori_loop(0, n, body, carry)
+        return carry, self.results(carry.metrics)
+
+    def run_eval_steps(self, metrics, params, state, data, indices, start, n, count, *, batch_size: int):
+        def body(i, metrics):
+            batch = self._batch_at(data, indices, start + i, count, batch_size)
+            return self.eval_step(metrics, params, state, batch)
+
+        metrics = lax.fori_loop(0, n, body, metrics)
+        return metrics, self.results(metrics)
+
+    @staticmethod
+    def _batch_at(data, indices, step, count, batch_size: int) -> Batch:
+        first = step * batch_size
+        positions = first + jnp.arange(batch_size)
+        rows = lax.dynamic_slice(indices, (first,), (batch_size,))
+        return gather(data, rows, (positions < count).astype(jnp.float32))
