@@ -3,7 +3,7 @@
 ``import kfunc as keras`` runs the functional-API guide's code as written.
 """
 
-from kfunc import activations, initializers, layers, models, utils
+from kfunc import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
 from kfunc.layers import Input
 from kfunc.layers.base import Variables
 from kfunc.lower import Lowered, lower
@@ -18,9 +18,13 @@ __all__ = [
     "Sequential",
     "Variables",
     "activations",
+    "callbacks",
     "initializers",
     "layers",
+    "losses",
     "lower",
+    "metrics",
     "models",
+    "optimizers",
     "utils",
 ]

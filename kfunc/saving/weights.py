@@ -1,5 +1,9 @@
 """``save_weights`` / ``load_weights``: a ``.npz`` of arrays keyed by weight path, read with
-``allow_pickle=False`` so a file can never run code, written atomically."""
+``allow_pickle=False`` so a file can never run code, written atomically.
+
+Loading matches weights by path (``"dense_1/kernel"``); when no path matches but the file holds
+the same number of weights with the same shapes in the same order (the same architecture built
+again, whose default layer names differ), they are loaded in order, as Keras 2 did."""
 
 from __future__ import annotations
 
@@ -41,6 +45,11 @@ def load_weights(model, path) -> None:
     mis-shaped entry (with both shapes) before changing anything."""
     stored = read_weights_file(path)
     variables = {v.path: v for v in model.weights}
+    same_layout = [tuple(a.shape) for a in stored.values()] == [v.shape for v in variables.values()]
+    if same_layout and not set(stored) & set(variables):
+        for variable, value in zip(variables.values(), stored.values(), strict=True):
+            variable.set_value(value)
+        return
     missing = [p for p in variables if p not in stored]
     unexpected = [p for p in stored if p not in variables]
     mismatched = [

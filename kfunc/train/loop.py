@@ -165,7 +165,7 @@ class Trainer:
     @staticmethod
     def _label_shapes(source) -> list:
         data = source.data if isinstance(source, ArraySource) else source.peek()
-        return [None if t is None else tuple(t.shape) for t in data.targets]
+        return [None if t is None else tuple(t.shape[1:]) for t in data.targets]
 
     def _dispatches(self, source, epoch: int):
         """``(data, indices, start, n_max, count)`` per dispatch opportunity of one epoch."""

@@ -272,7 +272,7 @@ METRICS: dict[str, Callable[[], Metric]] = {
 def resolve(identifier, *, loss: Callable, output_shape: tuple, label_shape: tuple | None) -> Metric:
     """A metric for one output. ``'accuracy'`` becomes binary accuracy for one unit or a binary
     loss, sparse accuracy for integer labels (label rank below the output's, or a sparse loss),
-    categorical accuracy otherwise; ``label_shape`` is the labels' shape with the batch axis."""
+    categorical accuracy otherwise. Shapes exclude the batch axis."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str):
@@ -280,7 +280,7 @@ def resolve(identifier, *, loss: Callable, output_shape: tuple, label_shape: tup
             loss_name = losses.name_of(loss)
             sparse = loss_name == "sparse_categorical_crossentropy" or (
                 label_shape is not None
-                and (len(label_shape) < len(output_shape) or (label_shape[-1] == 1 and output_shape[-1] != 1))
+                and (len(label_shape) < len(output_shape) or (label_shape[-1:] == (1,) and output_shape[-1] != 1))
             )
             if output_shape[-1] == 1 or "binary" in loss_name:
                 return BinaryAccuracy(name=identifier)
