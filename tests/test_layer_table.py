@@ -75,11 +75,18 @@ class Prepared(NamedTuple):
     inputs: Any
     jit_outputs: Any
     jit_state: dict
+    grads: Any  # (grads w.r.t. params, grads w.r.t. float inputs or None), or None if it raised
+    grad_error: BaseException | None
+
+
+def _weighted_sum(outputs, cotangents):
+    return sum(jnp.sum(o.astype(jnp.float32) * c) for o, c in zip(_leaves(outputs), cotangents, strict=True))
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
 def prepared(request) -> Prepared:
-    """The case's layer built on ``kfunc.Input`` tensors, random weights, inputs, jitted outputs."""
+    """The case's layer built on ``kfunc.Input`` tensors, random weights and inputs, and, from one
+    ``jax.jit`` of ``apply`` and its gradient: the outputs, the new state and the gradients."""
     case: LayerCase = request.param
     kfunc.utils.clear_session()
     kfunc.utils.set_random_seed(0)
@@ -91,9 +98,30 @@ def prepared(request) -> Prepared:
     layer.set_weights(weights)
     params, state = layer.get_variables()
     inputs = _random_inputs(case, rng)
-    apply = jax.jit(functools.partial(layer.apply, training=case.training))
-    jit_outputs, jit_state = apply(params, state, inputs)
-    return Prepared(case, layer, symbolic_outputs, weights, params, state, inputs, jit_outputs, jit_state)
+    apply = functools.partial(layer.apply, training=case.training)
+
+    # The scalar whose gradient test c checks: the outputs weighted by fixed random numbers (a plain
+    # sum has zero gradient through a softmax or a training-mode BatchNorm's gamma, which would hide
+    # a gradient that does not flow).
+    output_structs = jax.eval_shape(apply, params, state, inputs)[0]
+    cotangents = [jnp.asarray(rng.standard_normal(s.shape), jnp.float32) for s in _leaves(output_structs)]
+
+    def scalar(params, inputs):
+        outputs, new_state = apply(params, state, inputs)
+        return _weighted_sum(outputs, cotangents), (outputs, new_state)
+
+    # One compilation gives the jitted outputs and the gradients (compiling costs most of the time
+    # on small CPUs). Should the gradient fail to compile, apply is jitted alone and test c reports it.
+    argnums = (0,) if _is_integer(case.dtype) else (0, 1)
+    try:
+        grads, (jit_outputs, jit_state) = jax.jit(jax.grad(scalar, argnums=argnums, has_aux=True))(params, inputs)
+        grads, grad_error = (grads[0], grads[1] if len(grads) > 1 else None), None
+    except Exception as error:  # noqa: BLE001 - re-raised by test_gradients_are_finite
+        grads, grad_error = None, error
+        jit_outputs, jit_state = jax.jit(apply)(params, state, inputs)
+    return Prepared(
+        case, layer, symbolic_outputs, weights, params, state, inputs, jit_outputs, jit_state, grads, grad_error
+    )
 
 
 # ---------------------------------------------------------------------- the table itself
@@ -161,23 +189,12 @@ def test_jit_equals_eager(prepared: Prepared):
 
 # ---------------------------------------------------------------------- c. gradients
 def test_gradients_are_finite(prepared: Prepared):
+    """Gradients (under jit, as fit() takes them) w.r.t. every weight and float input: finite, and
+    not all zero (a weight that never reaches the output would be a wiring bug)."""
     p = prepared
-    rng = _rng(p.case, salt=1)
-    # Random weights on the outputs: a plain sum has zero gradient through softmax or a
-    # training-mode BatchNorm's gamma, which would hide a gradient that does not flow.
-    cotangents = [jnp.asarray(rng.standard_normal(np.shape(o)), jnp.float32) for o in _leaves(p.jit_outputs)]
-    float_inputs = not _is_integer(p.case.dtype)
-
-    def scalar(params, inputs):
-        outputs, _ = p.layer.apply(params, p.state, inputs, training=p.case.training)
-        return sum(jnp.sum(o.astype(jnp.float32) * c) for o, c in zip(_leaves(outputs), cotangents, strict=True))
-
-    # Under jit, as fit() computes them (and cheaper than op-by-op on 2 CPU cores).
-    if float_inputs:
-        grad_params, grad_inputs = jax.jit(jax.grad(scalar, argnums=(0, 1)))(p.params, p.inputs)
-    else:
-        grad_params, grad_inputs = jax.jit(jax.grad(scalar))(p.params, p.inputs), None
-
+    if p.grad_error is not None:
+        raise p.grad_error
+    grad_params, grad_inputs = p.grads
     assert jax.tree_util.tree_structure(grad_params) == jax.tree_util.tree_structure(p.params)
     flat_params = jax.tree_util.tree_flatten_with_path(grad_params)[0]
     assert len(flat_params) == len([v for v in p.layer.weights if v.trainable])
@@ -186,16 +203,35 @@ def test_gradients_are_finite(prepared: Prepared):
         assert np.all(np.isfinite(g)), f"gradient of {name} is not finite"
         assert np.any(np.asarray(g) != 0), f"gradient of {name} is zero everywhere: the weight does not reach the output"
     if grad_inputs is not None:
+        assert len(_leaves(grad_inputs)) == len(p.case.shapes)
         for index, g in enumerate(_leaves(grad_inputs)):
             assert np.all(np.isfinite(g)), f"gradient of input {index} is not finite"
             assert np.any(np.asarray(g) != 0), f"gradient of input {index} is zero everywhere"
 
 
 # ---------------------------------------------------------------------- d. numbers vs Keras
+def _zeros_initializer(shape, dtype=None):
+    return np.zeros(shape, dtype)
+
+
+def _skip_keras_initializers(keras, keras_layer) -> None:
+    """Let the Keras layer start from NumPy zeros instead of its random initializers.
+
+    ``set_weights`` overwrites every weight right after the build; drawing them first would only
+    compile Keras's random initializers once per weight shape (about half a second each on 2 CPU
+    cores), which would dominate this file's run time.
+    """
+    for layer in keras_layer._flatten_layers(include_self=True, recursive=True):
+        for name, value in list(vars(layer).items()):
+            if isinstance(value, keras.initializers.Initializer):
+                setattr(layer, name, _zeros_initializer)
+
+
 def _keras_outputs(p: Prepared):
     keras = pytest.importorskip("keras")
     case = p.case
     keras_layer = case.make_keras()
+    _skip_keras_initializers(keras, keras_layer)
     keras_inputs = [keras.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
     keras_layer(keras_inputs if case.multi_input else keras_inputs[0])
     keras_layer.set_weights(p.weights)

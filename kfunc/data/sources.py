@@ -1,7 +1,8 @@
 """Where training batches come from: arrays put on the device once, or an iterable of batches.
 
-``ArraySource`` keeps every array on the device for the whole fit; each epoch is a device-side
-permutation of row indices padded to whole batches, and the step gathers its rows itself.
+``ArraySource`` keeps every array on the device for the whole fit; each epoch is a permutation
+of row indices (drawn on the host with NumPy, a few kilobytes sent per epoch) padded to whole
+batches, and the compiled step gathers its rows itself.
 ``IterableSource`` reads one batch at a time from a generator (or any iterable of
 ``(x, y)`` / ``(x, y, sample_weight)``), pads it to the batch size and sends it to the device.
 Both describe a dispatch the same way: ``(data, indices, count)`` for the compiled loop.
@@ -9,7 +10,6 @@ Both describe a dispatch the same way: ``(data, indices, count)`` for the compil
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator
 
@@ -26,32 +26,38 @@ def device_data(data: ArrayData):
     return jax.device_put((data.inputs, data.targets, data.weights))
 
 
-@functools.partial(jax.jit, static_argnames=("count", "total", "shuffle"))
-def _epoch_order(key, *, count: int, total: int, shuffle: bool):
-    order = jax.random.permutation(key, count) if shuffle else jnp.arange(count)
-    repeats = -(-total // count)
-    return jnp.tile(order, repeats)[:total].astype(jnp.int32)
-
-
 class ArraySource:
     """In-memory arrays: ``steps`` batches per epoch, the last padded with repeated rows that
-    carry zero weight."""
+    carry zero weight. ``seed``: a seeding ticket; epoch ``e`` is shuffled by NumPy's generator
+    seeded with ``(*seed, e)``, so a run's data order is reproducible and resumable."""
 
-    def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, key, max_steps: int | None = None):
+    def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None):
         self.data = data
         self.count = data.count
         self.batch_size = batch_size
         self.steps = math.ceil(self.count / batch_size)
         self.steps_per_epoch = self.steps if max_steps is None else min(int(max_steps), self.steps)
         self.shuffle = shuffle
-        self.key = key
+        self.seed = seed
         self.on_device = device_data(data)
+        self._in_order = None
 
     def epoch_indices(self, epoch: int) -> jax.Array:
-        """Row order of ``epoch``: ``(steps * batch_size,)`` int32, on the device."""
-        return _epoch_order(
-            jax.random.fold_in(self.key, epoch), count=self.count, total=self.steps * self.batch_size, shuffle=self.shuffle
+        """Row order of ``epoch``: ``(steps * batch_size,)`` int32 on the device, the tail
+        (padding of the last batch) repeating the first rows."""
+        if not self.shuffle and self._in_order is not None:
+            return self._in_order
+        order = (
+            np.random.default_rng([*self.seed, epoch]).permutation(self.count)
+            if self.shuffle
+            else np.arange(self.count)
         )
+        total = self.steps * self.batch_size
+        order = np.resize(order, total).astype(np.int32)
+        indices = jax.device_put(order)
+        if not self.shuffle:
+            self._in_order = indices
+        return indices
 
 
 class IterableSource:

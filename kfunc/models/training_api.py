@@ -69,6 +69,15 @@ class TrainingAPI:
         return trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                 steps=steps, return_dict=return_dict)
 
+    def summary(self, line_length: int = 98, expand_nested: bool = False, print_fn=None) -> str:
+        """Print (with ``print_fn``, default ``print``) and return the layer table and parameter totals."""
+        from kfunc.summary import summary_text
+
+        text = summary_text(self, line_length=line_length, expand_nested=expand_nested)
+        for line in text.splitlines():
+            (print_fn or print)(line)
+        return text
+
     def save_weights(self, filepath) -> None:
         """Write every weight to a ``.npz`` keyed by weight path (atomic: the old file survives a failure)."""
         weights_lib.save_weights(self, filepath)

@@ -152,7 +152,7 @@ class Trainer:
         """Arrays (one, a list or a dict of them) or an iterable of ``(x, y[, sample_weight])`` batches."""
         if _is_array_like(x) or x is None:
             data = fit_arrays(self.model, self.config, x, y, sample_weight, class_weight, role=role)
-            return ArraySource(data, batch_size, shuffle=shuffle, key=seeding.next_key(), max_steps=steps)
+            return ArraySource(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps)
         if y is not None or sample_weight is not None or class_weight is not None:
             raise DataError(f"{role}: when x is an iterable of batches, pass y and weights inside it, not as arguments.")
         if not hasattr(x, "__iter__"):
@@ -190,8 +190,8 @@ class Trainer:
         val_source = None
         if validation_split:
             train_data, val_data = split_for_validation(train_source.data, validation_split)
-            train_source = ArraySource(train_data, batch_size, shuffle=shuffle, key=train_source.key, max_steps=steps_per_epoch)
-            val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, key=train_source.key)
+            train_source = ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed, max_steps=steps_per_epoch)
+            val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0))
         elif validation_data is not None:
             val_source = self._validation_source(validation_data, validation_batch_size or batch_size)
         label_shapes = self._label_shapes(train_source)
@@ -289,7 +289,7 @@ class Trainer:
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_array_like(validation_data[0]):
             x, y, *weights = validation_data
             data = fit_arrays(self.model, self.config, x, y, weights[0] if weights else None, role="validation_data")
-            return ArraySource(data, batch_size, shuffle=False, key=jax.random.key(0))
+            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0))
         return self._source(validation_data, None, None, None, batch_size, None, shuffle=False, role="validation_data")
 
     def _evaluate_source(self, source, params, state, label_shapes, guard_nan=False) -> dict:
