@@ -114,13 +114,15 @@ def prepared(request) -> Prepared:
     # on small CPUs). Should the gradient fail to compile, apply is jitted alone and test c reports it.
     argnums = (0,) if _is_integer(case.dtype) else (0, 1)
     try:
-        grads, (jit_outputs, jit_state) = jax.jit(jax.grad(scalar, argnums=argnums, has_aux=True))(params, inputs)
+        grad_fn = jax.jit(jax.grad(scalar, argnums=argnums, has_aux=True))
+        grads, (jit_outputs, jit_state) = grad_fn(params, inputs)
         grads, grad_error = (grads[0], grads[1] if len(grads) > 1 else None), None
     except Exception as error:  # noqa: BLE001 - re-raised by test_gradients_are_finite
         grads, grad_error = None, error
         jit_outputs, jit_state = jax.jit(apply)(params, state, inputs)
     return Prepared(
-        case, layer, symbolic_outputs, weights, params, state, inputs, jit_outputs, jit_state, grads, grad_error
+        case, layer, symbolic_outputs, weights, params, state, inputs,
+        jit_outputs, jit_state, grads, grad_error,
     )
 
 
@@ -155,14 +157,17 @@ def test_table_covers_every_layer_class():
 def test_symbolic_shape_matches_jit(prepared: Prepared):
     symbolic, real = prepared.symbolic_outputs, prepared.jit_outputs
     assert jax.tree_util.tree_structure(symbolic) == jax.tree_util.tree_structure(real), (
-        f"symbolic output structure {symbolic!r} differs from the real one {jax.tree_util.tree_structure(real)}"
+        f"symbolic output structure {symbolic!r} differs from the real one "
+        f"{jax.tree_util.tree_structure(real)}"
     )
     for index, (tensor, array) in enumerate(zip(_leaves(symbolic), _leaves(real), strict=True)):
         assert array.shape[0] == BATCH, f"output {index}: batch axis lost, shape {array.shape}"
         assert tensor.shape == (None,) + tuple(array.shape[1:]), (
             f"output {index}: symbolic shape {tensor.shape}, real shape {array.shape}"
         )
-        assert tensor.dtype == array.dtype, f"output {index}: symbolic dtype {tensor.dtype}, real {array.dtype}"
+        assert tensor.dtype == array.dtype, (
+            f"output {index}: symbolic dtype {tensor.dtype}, real {array.dtype}"
+        )
 
 
 # ---------------------------------------------------------------------- b. jit equals eager
@@ -201,7 +206,9 @@ def test_gradients_are_finite(prepared: Prepared):
     for path, g in flat_params:
         name = jax.tree_util.keystr(path)
         assert np.all(np.isfinite(g)), f"gradient of {name} is not finite"
-        assert np.any(np.asarray(g) != 0), f"gradient of {name} is zero everywhere: the weight does not reach the output"
+        assert np.any(np.asarray(g) != 0), (
+            f"gradient of {name} is zero everywhere: the weight does not reach the output"
+        )
     if grad_inputs is not None:
         assert len(_leaves(grad_inputs)) == len(p.case.shapes)
         for index, g in enumerate(_leaves(grad_inputs)):
@@ -221,13 +228,15 @@ def _skip_keras_initializers(keras, keras_layer) -> None:
     compile Keras's random initializers once per weight shape (about half a second each on 2 CPU
     cores), which would dominate this file's run time.
     """
-    for layer in keras_layer._flatten_layers(include_self=True, recursive=True):
+    flatten = getattr(keras_layer, "_flatten_layers", None)  # private: without it, only slower
+    for layer in flatten(include_self=True, recursive=True) if flatten else []:
         for name, value in list(vars(layer).items()):
             if isinstance(value, keras.initializers.Initializer):
                 setattr(layer, name, _zeros_initializer)
 
 
 def _keras_outputs(p: Prepared):
+    """The Keras layer (weights copied from kfunc's with ``set_weights``) and its outputs."""
     keras = pytest.importorskip("keras")
     case = p.case
     keras_layer = case.make_keras()
@@ -236,8 +245,14 @@ def _keras_outputs(p: Prepared):
     keras_layer(keras_inputs if case.multi_input else keras_inputs[0])
     keras_layer.set_weights(p.weights)
     inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)
-    kwargs = {"training": True} if case.training else {}
-    outputs = keras_layer(inputs, **kwargs)
+    if case.training:
+        # Eager, so that Keras updates its moving statistics in place, as one training step would.
+        outputs = keras_layer(inputs, training=True)
+    else:
+        # Keras's functional call, jitted: one compilation instead of one per operation.
+        trainable = [v.value for v in keras_layer.trainable_variables]
+        non_trainable = [v.value for v in keras_layer.non_trainable_variables]
+        outputs, _ = jax.jit(keras_layer.stateless_call)(trainable, non_trainable, inputs)
     return keras_layer, jax.tree_util.tree_map(np.asarray, outputs)
 
 
@@ -247,19 +262,26 @@ def test_matches_reference(prepared: Prepared):
     if case.make_keras is None:
         inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)
         expected = case.reference(inputs)
-        _assert_trees_close(p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs NumPy reference")
+        _assert_trees_close(
+            p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs NumPy reference"
+        )
         return
     keras_layer, expected = _keras_outputs(p)
     assert len(_leaves(expected)) == len(_leaves(p.jit_outputs)), (
         f"Keras returns {len(_leaves(expected))} arrays, kfunc {len(_leaves(p.jit_outputs))}"
     )
-    _assert_trees_close(p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs Keras outputs")
+    _assert_trees_close(
+        p.jit_outputs, expected, rtol=case.rtol, atol=case.atol, what="kfunc vs Keras outputs"
+    )
     if case.training:
         # The moving statistics kfunc returns as new_state equal Keras's after one training call.
-        updated = [get_path(p.jit_state, path, p.layer) for v, path in p.layer.variable_paths() if not v.trainable]
+        state_paths = [path for v, path in p.layer.variable_paths() if not v.trainable]
+        updated = [get_path(p.jit_state, path, p.layer) for path in state_paths]
         keras_updated = [np.asarray(v) for v in keras_layer.non_trainable_weights]
         assert len(updated) == len(keras_updated) > 0
-        _assert_trees_close(updated, keras_updated, rtol=case.rtol, atol=case.atol, what="moving statistics vs Keras")
+        _assert_trees_close(
+            updated, keras_updated, rtol=case.rtol, atol=case.atol, what="moving statistics vs Keras"
+        )
         # ... and actually moved (training updated them).
-        before = [get_path(p.state, path, p.layer) for v, path in p.layer.variable_paths() if not v.trainable]
+        before = [get_path(p.state, path, p.layer) for path in state_paths]
         assert any(not np.allclose(a, b) for a, b in zip(updated, before, strict=True))

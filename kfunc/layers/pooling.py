@@ -35,10 +35,12 @@ class BasePooling(Layer):
     def call(self, inputs):
         window, strides = self._window(self.pool_size), self._window(self.strides)
         padding = self.padding.upper()
+        # NumPy (not traced) init values: lax.reduce_window only recognises max/add, and so can
+        # differentiate them, when the init value is a constant.
         if self.reduction == "max":
-            low = jnp.array(-jnp.inf, inputs.dtype)
+            low = np.array(-np.inf, inputs.dtype)
             return lax.reduce_window(inputs, low, lax.max, window, strides, padding)
-        zero = jnp.array(0, inputs.dtype)
+        zero = np.array(0, inputs.dtype)
         summed = lax.reduce_window(inputs, zero, lax.add, window, strides, padding)
         if self.padding == "valid":
             return summed / np.prod(self.pool_size)

@@ -99,6 +99,8 @@ def _pairs(padding, rank: int, cls: str):
     if isinstance(padding, (int, np.integer)):
         padding = (padding,) * rank
     padding = tuple(padding)
+    if rank == 1 and len(padding) == 2 and all(isinstance(p, (int, np.integer)) for p in padding):
+        padding = (padding,)  # Keras's 1D form: (before, after)
     if len(padding) != rank:
         raise LayerConfigError(f"{cls}: expected {rank} paddings, received {padding!r}.")
     pairs = []

@@ -26,9 +26,14 @@ class TrainingAPI:
                 steps_per_execution="auto", **kwargs):
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state."""
-        unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics", "auto_scale_loss"}
+        unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
             raise TrainingConfigError(f"compile() got unexpected keyword argument(s) {sorted(unknown)}.")
+        if kwargs.get("run_eagerly") or kwargs.get("jit_compile", True) is False:
+            raise TrainingConfigError(
+                "compile: kfunc always compiles the training step; to step through it in Python, run fit "
+                "inside `with jax.disable_jit():`."
+            )
         if kwargs.get("weighted_metrics"):
             raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
@@ -58,7 +63,8 @@ class TrainingAPI:
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
             class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch, validation_batch_size=validation_batch_size,
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
             validation_freq=validation_freq, terminate_on_nan=terminate_on_nan,
         )
 

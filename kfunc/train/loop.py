@@ -177,8 +177,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-            class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_batch_size, validation_freq,
-            terminate_on_nan):
+            class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
+            validation_freq, terminate_on_nan):
         model = self.model
         batch_size = _positive_int(32 if batch_size is None else batch_size, "fit: batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -193,7 +193,7 @@ class Trainer:
             train_source = ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed, max_steps=steps_per_epoch)
             val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0))
         elif validation_data is not None:
-            val_source = self._validation_source(validation_data, validation_batch_size or batch_size)
+            val_source = self._validation_source(validation_data, validation_batch_size or batch_size, validation_steps)
         label_shapes = self._label_shapes(train_source)
 
         user_callbacks = list(callbacks or [])
@@ -285,12 +285,13 @@ class Trainer:
         return TrainState(params, state, self.opt_state, self.step, train.key)
 
     # ------------------------------------------------------------------ evaluate
-    def _validation_source(self, validation_data, batch_size):
+    def _validation_source(self, validation_data, batch_size, steps):
+        """``(x, y)`` or ``(x, y, sample_weight)`` arrays, or an iterable of batches."""
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_array_like(validation_data[0]):
             x, y, *weights = validation_data
             data = fit_arrays(self.model, self.config, x, y, weights[0] if weights else None, role="validation_data")
-            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0))
-        return self._source(validation_data, None, None, None, batch_size, None, shuffle=False, role="validation_data")
+            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps)
+        return self._source(validation_data, None, None, None, batch_size, steps, shuffle=False, role="validation_data")
 
     def _evaluate_source(self, source, params, state, label_shapes, guard_nan=False) -> dict:
         builder, _, run_eval, init_metrics = self._functions(label_shapes, guard_nan=guard_nan)
