@@ -1,13 +1,17 @@
 """Benchmarks: kfunc fit against a hand-written JAX loop, the same loop fused per epoch, and
-Keras 3 on JAX, each workload and system in a fresh process (so compile caches and peak memory
-are its own).
+Keras 3 on JAX.
+
+For each workload, steady-state steps/s of all systems are measured in one process, taking
+turns for several rounds (best round per system), so that a change in the machine's speed hits
+every system alike; time to first step and peak RSS come from a fresh process per system.
 
     python benchmarks/run.py            # full sizes
     python benchmarks/run.py --quick    # smaller data, fewer epochs: a few minutes on 2 cores
     python benchmarks/run.py --only W0,W1 --systems "kfunc fit,jax scan"
 
 Prints a markdown table (steps/s, ratio to the hand-written per-step loop and to the fused
-scan, time to first step, peak RSS) and writes it to benchmarks/last_run.md.
+scan, time to first step, peak RSS) and writes it to benchmarks/last_run.md. ``--quick`` takes
+the time to first step in the shared process and leaves out peak RSS.
 """
 
 from __future__ import annotations
@@ -26,19 +30,46 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 
-def child(workload_name: str, system: str, quick: bool, epochs: int) -> None:
+def child_first(workload_name: str, system: str, quick: bool) -> None:
+    """Fresh process: time to first step, one more step, then the peak RSS."""
     from systems import SYSTEMS
     from workloads import WORKLOADS
 
-    result = SYSTEMS[system](WORKLOADS[workload_name], quick, epochs)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
+    runner = SYSTEMS[system](WORKLOADS[workload_name], quick)
+    first = runner.setup()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps({"first_step_s": first, "peak_rss_mb": peak}))
 
 
-def measure(workload: str, system: str, quick: bool, epochs: int, timeout: float) -> dict:
-    command = [sys.executable, str(Path(__file__)), "--child", workload, system, "--epochs", str(epochs)]
-    if quick:
-        command.append("--quick")
+def child_throughput(workload_name: str, systems: list[str], quick: bool, epochs: int, rounds: int) -> None:
+    """All systems in one process, taking turns: best steps/s over up to ``rounds`` runs each (fewer
+    for a system whose runs exceed the time budget), and each system's time to first step."""
+    from systems import SYSTEMS
+    from workloads import WORKLOADS
+
+    workload = WORKLOADS[workload_name]
+    epochs = epochs or workload.epochs_per_run[0 if quick else 1]
+    budget = 15.0 if quick else 60.0
+    runners = {s: SYSTEMS[s](workload, quick) for s in systems}
+    results, spent = {}, {}
+    for name, runner in list(runners.items()):
+        try:
+            results[name] = {"first_step_s": runner.setup(), "steps_per_s": 0.0}
+        except Exception as error:  # noqa: BLE001 - reported in the table
+            results[name] = {"error": f"{type(error).__name__}: {str(error)[:80]}"}
+            del runners[name]
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            if spent.get(name, 0.0) > budget:
+                continue
+            started = time.perf_counter()
+            results[name]["steps_per_s"] = max(results[name]["steps_per_s"], runner.run(epochs))
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+    print("RESULT " + json.dumps(results))
+
+
+def _child(arguments: list[str], timeout: float) -> dict:
+    command = [sys.executable, str(Path(__file__)), *arguments]
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(HERE))
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
@@ -76,11 +107,17 @@ def main() -> None:
     parser.add_argument("--only", default="W0,W1,W1b128,W2,W3,W4")
     parser.add_argument("--systems", default=None)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "SYSTEM"))
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--child-first", nargs=2, metavar=("WORKLOAD", "SYSTEM"))
+    parser.add_argument("--child-throughput", nargs=2, metavar=("WORKLOAD", "SYSTEMS"))
     args = parser.parse_args()
-    epochs = args.epochs or (3 if args.quick else 5)
-    if args.child:
-        child(args.child[0], args.child[1], args.quick, epochs)
+    epochs = args.epochs or 0  # 0: the workload's own epochs per timed run
+    rounds = args.rounds or 5
+    if args.child_first:
+        child_first(args.child_first[0], args.child_first[1], args.quick)
+        return
+    if args.child_throughput:
+        child_throughput(args.child_throughput[0], args.child_throughput[1].split(","), args.quick, epochs, rounds)
         return
 
     from systems import SYSTEMS
@@ -102,21 +139,29 @@ def main() -> None:
         "| workload | system | steps/s | vs jax step | vs jax scan | first step (s) | peak RSS (MB) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
+    quick = ["--quick"] if args.quick else []
     for name in [w for w in selected if w in WORKLOADS]:
         workload = WORKLOADS[name]
-        results = {s: measure(name, s, args.quick, epochs, timeout=600) for s in systems}
-        step = results.get("jax step", {}).get("steps_per_s")
-        scan = results.get("jax scan", {}).get("steps_per_s")
-        for system, r in results.items():
-            if "error" in r:
-                lines.append(f"| {name} {workload.title} | {system} | error: {r['error']} | | | | |")
+        results = _child(["--child-throughput", name, ",".join(systems), "--epochs", str(epochs),
+                          "--rounds", str(rounds), *quick], timeout=1800)
+        # The full run takes time to first step and peak memory from a fresh process per system.
+        firsts = {} if args.quick else {s: _child(["--child-first", name, s], timeout=900) for s in systems}
+        rate = lambda system: results.get(system, {}).get("steps_per_s")  # noqa: E731
+        step, scan = rate("jax step"), rate("jax scan")
+        for system in systems:
+            result = results.get(system, {"error": results.get("error", "missing")})
+            if "error" in result:
+                lines.append(f"| {name} {workload.title} | {system} | {result['error']} | | | | |")
                 continue
-            ratio = lambda base: f"{r['steps_per_s'] / base:.2f}x" if base else "-"  # noqa: E731
+            ratio = lambda base: f"{result['steps_per_s'] / base:.2f}x" if base else "-"  # noqa: E731, B023
+            first = firsts.get(system, {})
+            first_s = first.get("first_step_s", result["first_step_s"])
+            rss = f"{first['peak_rss_mb']:.0f}" if "peak_rss_mb" in first else "-"
             lines.append(
-                f"| {name} {workload.title} | {system} | {r['steps_per_s']:,.0f} | {ratio(step)} | {ratio(scan)} | "
-                f"{r['first_step_s']:.2f} | {r['peak_rss_mb']:.0f} |"
+                f"| {name} {workload.title} | {system} | {result['steps_per_s']:,.1f} | {ratio(step)} | "
+                f"{ratio(scan)} | {first_s:.2f} | {rss} |"
             )
-        print("\n".join(lines[-len(results):]), flush=True)
+        print("\n".join(lines[-len(systems):]), flush=True)
     if "W4" in selected:
         lines += ["", *graph_scaling([100, 1000] if args.quick else [100, 1000, 3000], args.quick)]
     lines += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s"]

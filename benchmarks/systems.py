@@ -1,8 +1,12 @@
-"""One measurement: a workload trained by one system, in a fresh process.
+"""The systems measured on each workload: kfunc ``fit``, Keras 3 ``fit`` (JAX backend), and two
+hand-written JAX + optax loops over the same data on the device.
 
-Each function returns ``{"first_step_s", "steps_per_s", "epochs"}``: time from building the
-model to the end of its first training step (build + compile), and steady-state steps per
-second (the median epoch of a run that follows the first step).
+Each system has ``setup() -> seconds`` (build the model, compile, and run the first training
+step: the time to first step) and ``run(epochs) -> steps per second`` in the steady state.
+For ``fit`` (kfunc and Keras, ``verbose=0``, no callbacks) that is the marginal cost of an epoch:
+a call of ``1 + epochs`` epochs minus a call of one, so what a call does once (putting the data
+on the device, building the first shuffle, fetching the logs) is left out, as it would be from
+the median epoch of a long run. The hand-written loops time their epochs and never reshuffle.
 """
 
 from __future__ import annotations
@@ -10,27 +14,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-import statistics
 import time
 
 import numpy as np
 
 from workloads import Workload, transformation
-
-
-def _epoch_timer(base):
-    class EpochTimer(base):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.started)
-
-    return EpochTimer()
 
 
 def _data(workload: Workload, quick: bool):
@@ -39,110 +27,139 @@ def _data(workload: Workload, quick: bool):
     return n, workload.data(rng, n)
 
 
-def kfunc_fit(workload: Workload, quick: bool, epochs: int, steps_per_execution="auto"):
-    import kfunc
+class System:
+    name = "system"
 
-    n, (x, y) = _data(workload, quick)
-    started = time.perf_counter()
-    model = workload.build(kfunc, kfunc.layers)
-    model.compile(optimizer=workload.optimizer, loss=workload.loss, loss_weights=workload.loss_weights,
-                  steps_per_execution=steps_per_execution)
-    model.fit(x, y, batch_size=workload.batch_size, epochs=1, steps_per_epoch=1, verbose=0)
-    first = time.perf_counter() - started
-    timer = _epoch_timer(kfunc.callbacks.Callback)
-    model.fit(x, y, batch_size=workload.batch_size, epochs=epochs, verbose=0, callbacks=[timer])
-    return {"first_step_s": first, "steps_per_s": math.ceil(n / workload.batch_size) / statistics.median(timer.times)}
+    def __init__(self, workload: Workload, quick: bool):
+        self.workload = workload
+        self.count, (self.x, self.y) = _data(workload, quick)
+        self.steps = math.ceil(self.count / workload.batch_size)
 
+    def setup(self) -> float:
+        raise NotImplementedError
 
-def keras_fit(workload: Workload, quick: bool, epochs: int, steps_per_execution=1):
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
-
-    n, (x, y) = _data(workload, quick)
-    started = time.perf_counter()
-    model = workload.build(keras, keras.layers)
-    loss = [workload.loss] * len(model.outputs) if len(model.outputs) > 1 else workload.loss
-    model.compile(optimizer=workload.optimizer, loss=loss, loss_weights=workload.loss_weights,
-                  steps_per_execution=steps_per_execution)
-    model.fit(x, y, batch_size=workload.batch_size, epochs=1, steps_per_epoch=1, verbose=0)
-    first = time.perf_counter() - started
-    timer = _epoch_timer(keras.callbacks.Callback)
-    model.fit(x, y, batch_size=workload.batch_size, epochs=epochs, verbose=0, callbacks=[timer])
-    return {"first_step_s": first, "steps_per_s": math.ceil(n / workload.batch_size) / statistics.median(timer.times)}
+    def run(self, epochs: int) -> float:
+        raise NotImplementedError
 
 
-def _hand(workload: Workload, quick: bool):
-    import jax
+class KfuncFit(System):
+    def __init__(self, workload, quick, steps_per_execution="auto"):
+        super().__init__(workload, quick)
+        self.steps_per_execution = steps_per_execution
 
-    n, (x, y) = _data(workload, quick)
-    batch_size = workload.batch_size
-    steps = n // batch_size
-    data = jax.device_put(workload.hand_batch(x, y))
-    return jax, data, steps, batch_size
+    def _library(self):
+        import kfunc
 
+        return kfunc, {}
 
-def jax_step(workload: Workload, quick: bool, epochs: int):
-    """The hand-written loop: one jitted, donated step per batch, data on the device."""
-    import handwritten as hw
+    def setup(self) -> float:
+        library, extra = self._library()
+        w = self.workload
+        started = time.perf_counter()
+        self.model = w.build(library, library.layers)
+        loss = [w.loss] * len(self.model.outputs) if len(self.model.outputs) > 1 else w.loss
+        self.model.compile(optimizer=w.optimizer, loss=loss, loss_weights=w.loss_weights,
+                           steps_per_execution=self.steps_per_execution, **extra)
+        self.model.fit(self.x, self.y, batch_size=w.batch_size, epochs=1, steps_per_epoch=1, verbose=0)
+        return time.perf_counter() - started
 
-    jax, data, steps, batch_size = _hand(workload, quick)
-    started = time.perf_counter()
-    params = workload.hand_init(jax.random.key(0))
-    optimizer = transformation(workload.optimizer)
-    opt_state = optimizer.init(params)
-    step = hw.make_step(workload.hand_loss, optimizer)
+    def _fit_seconds(self, epochs: int) -> float:
+        started = time.perf_counter()
+        self.model.fit(self.x, self.y, batch_size=self.workload.batch_size, epochs=epochs, verbose=0)
+        return time.perf_counter() - started
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def one(params, opt_state, data, i):
-        batch = tuple(jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size) for a in data)
-        return step(params, opt_state, batch)
-
-    params, opt_state = jax.block_until_ready(one(params, opt_state, data, 0))
-    first = time.perf_counter() - started
-    times = []
-    for _ in range(epochs):
-        began = time.perf_counter()
-        for i in range(steps):
-            params, opt_state = one(params, opt_state, data, i)
-        jax.block_until_ready(params)
-        times.append(time.perf_counter() - began)
-    return {"first_step_s": first, "steps_per_s": steps / statistics.median(times)}
+    def run(self, epochs: int) -> float:
+        once = self._fit_seconds(1)
+        return epochs * self.steps / max(self._fit_seconds(1 + epochs) - once, 1e-9)
 
 
-def jax_scan(workload: Workload, quick: bool, epochs: int):
-    """The same step with the whole epoch fused in one ``lax.scan``: the practical limit."""
-    import handwritten as hw
+class KerasFit(KfuncFit):
+    def _library(self):
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        import keras
 
-    jax, data, steps, batch_size = _hand(workload, quick)
-    started = time.perf_counter()
-    params = workload.hand_init(jax.random.key(0))
-    optimizer = transformation(workload.optimizer)
-    opt_state = optimizer.init(params)
-    step = hw.make_step(workload.hand_loss, optimizer)
+        return keras, {}
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def epoch(params, opt_state, data):
-        def body(carry, i):
-            batch = tuple(jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size) for a in data)
-            return step(*carry, batch), None
 
-        return jax.lax.scan(body, (params, opt_state), jax.numpy.arange(steps))[0]
+class _Hand(System):
+    def setup(self) -> float:
+        import jax
 
-    params, opt_state = jax.block_until_ready(epoch(params, opt_state, data))
-    first = time.perf_counter() - started  # compile + one whole epoch: its first step is not separable
-    times = []
-    for _ in range(epochs):
-        began = time.perf_counter()
-        params, opt_state = jax.block_until_ready(epoch(params, opt_state, data))
-        times.append(time.perf_counter() - began)
-    return {"first_step_s": first, "steps_per_s": steps / statistics.median(times)}
+        import handwritten as hw
+
+        self.jax = jax
+        w = self.workload
+        self.data = jax.device_put(w.hand_batch(self.x, self.y))
+        self.steps = self.count // w.batch_size
+        started = time.perf_counter()
+        params = w.hand_init(jax.random.key(0))
+        optimizer = transformation(w.optimizer)
+        self.state = (params, optimizer.init(params))
+        self.step = hw.make_step(w.hand_loss, optimizer)
+        self.compile()
+        self.warm_up()
+        return time.perf_counter() - started
+
+
+class JaxStep(_Hand):
+    """One jitted, donated step per batch; the batch sliced on the device by index."""
+
+    def compile(self):
+        jax, size, step = self.jax, self.workload.batch_size, self.step
+
+        @functools.partial(jax.jit, donate_argnums=(0, 1))
+        def one(params, opt_state, data, i):
+            batch = tuple(jax.lax.dynamic_slice_in_dim(a, i * size, size) for a in data)
+            return step(params, opt_state, batch)
+
+        self.one = one
+
+    def warm_up(self):
+        self.state = self.jax.block_until_ready(self.one(*self.state, self.data, 0))
+
+    def run(self, epochs: int) -> float:
+        started = time.perf_counter()
+        params, opt_state = self.state
+        for _ in range(epochs):
+            for i in range(self.steps):
+                params, opt_state = self.one(params, opt_state, self.data, i)
+        self.state = self.jax.block_until_ready((params, opt_state))
+        return epochs * self.steps / (time.perf_counter() - started)
+
+
+class JaxScan(_Hand):
+    """The same step with each epoch fused in one ``lax.scan``: the practical limit. Its first
+    step cannot be separated from its first epoch, which its time to first step includes."""
+
+    def compile(self):
+        jax, size, step, steps = self.jax, self.workload.batch_size, self.step, self.steps
+
+        @functools.partial(jax.jit, donate_argnums=(0, 1))
+        def epoch(params, opt_state, data):
+            def body(carry, i):
+                batch = tuple(jax.lax.dynamic_slice_in_dim(a, i * size, size) for a in data)
+                return step(*carry, batch), None
+
+            return jax.lax.scan(body, (params, opt_state), jax.numpy.arange(steps))[0]
+
+        self.epoch = epoch
+
+    def warm_up(self):
+        self.state = self.jax.block_until_ready(self.epoch(*self.state, self.data))
+
+    def run(self, epochs: int) -> float:
+        started = time.perf_counter()
+        for _ in range(epochs):
+            self.state = self.epoch(*self.state, self.data)
+        self.jax.block_until_ready(self.state)
+        return epochs * self.steps / (time.perf_counter() - started)
 
 
 SYSTEMS = {
-    "kfunc fit": kfunc_fit,
-    "kfunc fit spe=1": functools.partial(kfunc_fit, steps_per_execution=1),
-    "jax step": jax_step,
-    "jax scan": jax_scan,
-    "keras fit": keras_fit,
-    "keras fit spe=32": functools.partial(keras_fit, steps_per_execution=32),
+    "kfunc fit": KfuncFit,
+    "kfunc fit spe=1": functools.partial(KfuncFit, steps_per_execution=1),
+    "jax step": JaxStep,
+    "jax scan": JaxScan,
+    "keras fit": functools.partial(KerasFit, steps_per_execution=1),
+    "keras fit spe=32": functools.partial(KerasFit, steps_per_execution=32),
 }

@@ -32,6 +32,7 @@ class Workload:
     hand_init: Callable  # key -> params
     hand_loss: Callable  # (params, batch) -> scalar; batch = flat tuple of arrays
     hand_batch: Callable  # (x, y) -> flat tuple of arrays
+    epochs_per_run: tuple = (3, 3)  # (quick, full): enough work per timed run to rise above noise
 
 
 def transformation(name: str) -> optax.GradientTransformation:
@@ -86,6 +87,7 @@ WORKLOADS = {
         lambda key: hw.mlp_init(key, [32, 64, 1]),
         lambda p, b: hw.mse(hw.mlp_apply(p, b[0]), b[1]),
         lambda x, y: (x, y),
+        (20, 40),
     ),
     "W1": Workload(
         "W1", "guide MLP 784-64-64-10, batch 32", 60000, 15360, 32, _mlp,
@@ -94,6 +96,7 @@ WORKLOADS = {
         lambda key: hw.mlp_init(key, [784, 64, 64, 10]),
         lambda p, b: hw.categorical_crossentropy(hw.mlp_apply(p, b[0], hw.jax.nn.softmax), b[1]),
         lambda x, y: (x, y),
+        (4, 2),
     ),
     "W2": Workload(
         "W2", "guide headline LSTM model, batch 32", 4096, 1024, 32, _headline,
@@ -107,14 +110,16 @@ WORKLOADS = {
             hw.lstm_model_apply(p, b[0], b[1])
         ),
         lambda x, y: (x[0], x[1], y[0], y[1]),
+        (2, 1),
     ),
     "W3": Workload(
-        "W3", "small CNN on 28x28x1, batch 128", 8192, 2048, 128, _cnn,
+        "W3", "small CNN on 28x28x1, batch 128", 2048, 512, 128, _cnn,
         lambda rng, n: (rng.random((n, 28, 28, 1), dtype=np.float32), _onehot(rng, n)),
         "adam", "categorical_crossentropy", None,
         hw.cnn_init,
         lambda p, b: hw.categorical_crossentropy(hw.cnn_apply(p, b[0]), b[1]),
         lambda x, y: (x, y),
+        (2, 1),
     ),
 }
 

@@ -285,3 +285,46 @@ def test_import_kfunc_as_keras_spelling():
     assert keras.Model is keras.models.Model and keras.Sequential is keras.models.Sequential
     variables = dense_network().init(jax.random.key(0))
     assert set(variables.params) == {"dense", "dense_1", "dense_2"}
+
+
+def test_section1_compile_and_fit_as_written():
+    model = dense_network()
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    data = rng.random((64, 784), dtype=np.float32)
+    labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 64)]
+    history = model.fit(data, labels, verbose=0)  # starts training
+    assert set(history.history) == {"loss", "accuracy"}
+    loss, accuracy = model.evaluate(data, labels, verbose=0)
+    assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
+
+
+def test_section4_shared_lstm_trains_with_accuracy():
+    tweet_a = Input(shape=(12, 16))
+    tweet_b = Input(shape=(12, 16))
+    shared_lstm = LSTM(8)
+    merged_vector = keras.layers.concatenate([shared_lstm(tweet_a), shared_lstm(tweet_b)], axis=-1)
+    predictions = Dense(1, activation="sigmoid")(merged_vector)
+    model = Model(inputs=[tweet_a, tweet_b], outputs=predictions)
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    data_a = rng.random((96, 12, 16), dtype=np.float32)
+    data_b = rng.random((96, 12, 16), dtype=np.float32)
+    labels = (data_a.mean(axis=(1, 2)) > data_b.mean(axis=(1, 2))).astype(np.float32)
+    before = shared_lstm.get_weights()
+    history = model.fit([data_a, data_b], labels, epochs=10, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert not np.array_equal(before[0], shared_lstm.get_weights()[0])
+
+
+def test_section8_classifier_trains_the_shared_vision_weights():
+    vision_model, classification_model = shared_vision(size=9)
+    classification_model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    digits_a = rng.random((32, 9, 9, 1), dtype=np.float32)
+    digits_b = rng.random((32, 9, 9, 1), dtype=np.float32)
+    same = rng.integers(0, 2, 32).astype(np.float32)
+    before = [w.copy() for w in vision_model.get_weights()]
+    classification_model.fit([digits_a, digits_b], same, epochs=2, batch_size=8, verbose=0)
+    after = vision_model.get_weights()
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    # The vision model on its own computes with the trained weights.
+    encoder = Model(classification_model.inputs[0], vision_model(classification_model.inputs[0]))
+    np.testing.assert_allclose(encoder.predict(digits_a), vision_model.predict(digits_a), rtol=1e-6)

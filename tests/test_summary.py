@@ -1,6 +1,6 @@
 """summary(): rows, shapes, parameter counts and connections of the guide's models."""
 
-from kfunc.layers import Dense, Input
+from kfunc.layers import Dense
 from kfunc.models import Sequential
 from test_guide import headline_model, shared_vision
 

@@ -3,10 +3,22 @@
 ``channels_last`` inputs are ``(batch, *spatial, channels)``; kernels are
 ``(*kernel_size, in_channels // groups, filters)`` and, for transposed convolutions,
 ``(*kernel_size, filters, in_channels)``, as in Keras, so weights move between the two.
+
+Two lowerings compute the same convolution. ``"xla"``: ``lax.conv_general_dilated``. ``"patches"``
+(im2col): one strided slice of the padded input per kernel offset, concatenated, then one matrix
+product with the kernel. On XLA's CPU backend the patches lowering is the faster one (measured
+here for a 3x3, 32->64 channel convolution on 128 images of 26x26: forward and backward 144 ms
+against 308 ms), and XLA's kernel gradient inside a compiled loop, which the training step is,
+runs about 15x slower than outside one (5.5 s against 0.35 s), which the patches lowering does
+not. ``LOWERING = "auto"`` picks patches on CPU and XLA's convolution on accelerators.
 """
 
 from __future__ import annotations
 
+import itertools
+
+import jax
+import jax.numpy as jnp
 from jax import lax
 
 from kfunc import activations
@@ -16,6 +28,44 @@ from kfunc.layers.base import Layer
 from kfunc.layers.input_spec import InputSpec
 
 _SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+LOWERING = "auto"  # "auto", "patches" or "xla"
+
+
+def padding_pairs(sizes, kernel_size, strides, dilation, padding: str) -> list[tuple[int, int]]:
+    """``(before, after)`` padding per spatial axis for Keras's 'valid', 'same' and 'causal'."""
+    pairs = []
+    for n, k, s, d in zip(sizes, kernel_size, strides, dilation, strict=True):
+        span = (k - 1) * d + 1
+        if padding == "valid":
+            pairs.append((0, 0))
+        elif padding == "causal":
+            pairs.append((span - 1, 0))
+        else:
+            total = max((-(-n // s) - 1) * s + span - n, 0)
+            pairs.append((total // 2, total - total // 2))
+    return pairs
+
+
+def convolve_with_patches(inputs, kernel, strides, dilation, pairs):
+    """im2col: ``inputs (batch, *spatial, in)`` and ``kernel (*k, in, out)`` -> ``(batch, *out_spatial, out)``."""
+    rank = kernel.ndim - 2
+    padded = jnp.pad(inputs, [(0, 0), *pairs, (0, 0)])
+    sizes = padded.shape[1:-1]
+    outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(sizes, kernel.shape[:rank], dilation, strides, strict=True)]
+    slices = []
+    for offsets in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+        starts = [o * d for o, d in zip(offsets, dilation, strict=True)]
+        limits = [start + (out - 1) * s + 1 for start, out, s in zip(starts, outputs, strides, strict=True)]
+        slices.append(lax.slice(padded, [0, *starts, 0], [padded.shape[0], *limits, padded.shape[-1]], [1, *strides, 1]))
+    patches = slices[0] if len(slices) == 1 else jnp.concatenate(slices, axis=-1)
+    return patches @ kernel.reshape(-1, kernel.shape[-1])
+
+
+def use_patches(groups: int, spatial_sizes) -> bool:
+    if LOWERING == "xla" or groups != 1 or not all(isinstance(n, int) for n in spatial_sizes):
+        return False
+    return LOWERING == "patches" or jax.default_backend() == "cpu"
 
 
 def dimension_numbers(rank: int, data_format: str) -> tuple[str, str, str]:
@@ -83,10 +133,18 @@ class BaseConv(Layer):
         )
 
     def convolve(self, inputs, kernel):
-        padding = self.padding.upper()
-        if self.padding == "causal":
-            left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
-            padding = [(left, 0)]
+        channels_first = self.data_format == "channels_first"
+        spatial = inputs.shape[2:] if channels_first else inputs.shape[1:-1]
+        if use_patches(self.groups, spatial):
+            pairs = padding_pairs(spatial, self.kernel_size, self.strides, self.dilation_rate, self.padding)
+            if channels_first:
+                inputs = jnp.moveaxis(inputs, 1, -1)
+            outputs = convolve_with_patches(inputs, kernel, self.strides, self.dilation_rate, pairs)
+            return jnp.moveaxis(outputs, -1, 1) if channels_first else outputs
+        if self.padding == "same":
+            padding = "SAME"
+        else:
+            padding = padding_pairs((None,) * self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding)
         return lax.conv_general_dilated(
             inputs,
             kernel,

@@ -9,6 +9,7 @@ if anything raises, the model's weights, optimizer state and step are put back a
 from __future__ import annotations
 
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from kfunc.layers.tree_paths import tree_from_paths
 from kfunc.train import metrics as metrics_lib
 from kfunc.train.callbacks import CallbackList, History
 from kfunc.train.optimizers import Optimizer, transformation_of
+from kfunc.train.packing import PackedSteps
 from kfunc.train.progress import Progress
 from kfunc.train.step import Carry, StepBuilder, TrainState
 
@@ -50,6 +52,11 @@ class DispatchPlanner:
         self.every_step, self.live_display = every_step, live_display
         self.seconds_per_step: float | None = None
 
+    @property
+    def one_at_a_time(self) -> bool:
+        """Every dispatch is one step: compile that step alone."""
+        return self.every_step or self.fixed == 1
+
     def next(self, remaining: int) -> int:
         if self.every_step:
             return 1
@@ -66,28 +73,39 @@ class DispatchPlanner:
             self.seconds_per_step = seconds / steps
 
 
-def _to_host(logs: dict, order: list[str]) -> dict:
-    """Device logs -> floats, in Keras's order (a compiled function returns dicts sorted by key)."""
-    values = jax.device_get(logs)
-    return {k: float(values[k]) for k in order}
+class _Compiled(NamedTuple):
+    """The compiled functions of one training configuration; ``results(metric_states)`` gives logs."""
+
+    builder: StepBuilder
+    run_train: Any
+    run_one: Any
+    run_eval: Any
+    init_metrics: Any
+    results: Any
+    packed: dict  # one PackedSteps, built on first use, for small carries stepped one at a time
+
+    def logs(self, metric_states) -> dict:
+        """Metric states -> host floats, in Keras's order (compiled functions sort dict keys)."""
+        values = jax.device_get(self.results(metric_states))
+        return {k: float(values[k]) for k in self.builder.log_order}
 
 
 class Trainer:
     """The training state of a compiled model and its compiled functions."""
 
-    def __init__(self, model, config):
+    def __init__(self, model, config, *, donate: bool = True):
         self.model = model
         self.config = config
         self.optimizer = config.optimizer
         self.opt_state = None
         self.step = jnp.zeros((), jnp.int32)
-        self.dropout_key = seeding.next_key()
+        self.dropout_key = jax.random.key_data(seeding.next_key())
         self._labels = None
         self._transformation = None
         self._compiled: dict = {}
         self._resolved_metrics: dict = {}
         self.metrics_names: list[str] | None = None
-        self.donate = jax.default_backend() != "cpu"
+        self.donate = donate
         if isinstance(self.optimizer, Optimizer):
             self.optimizer._attach(self)
 
@@ -141,10 +159,16 @@ class Trainer:
         if key not in self._compiled:
             metrics = self._metrics_for(label_shapes)
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan)
-            train = jax.jit(builder.run_train_steps, static_argnames=("batch_size",), donate_argnums=(0,) if self.donate else ())
-            evaluate = jax.jit(builder.run_eval_steps, static_argnames=("batch_size",))
-            init_metrics = jax.jit(builder.init_metrics)
-            self._compiled[key] = (builder, train, evaluate, init_metrics)
+            donate = (0,) if self.donate else ()
+            self._compiled[key] = _Compiled(
+                builder,
+                jax.jit(builder.run_train_steps, static_argnames=("batch_size",), donate_argnums=donate),
+                jax.jit(builder.run_one_train_step, static_argnames=("batch_size",), donate_argnums=donate),
+                jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
+                jax.jit(builder.init_metrics),
+                jax.jit(builder.results),
+                {},
+            )
         return self._compiled[key]
 
     # ------------------------------------------------------------------ data
@@ -168,12 +192,14 @@ class Trainer:
         return [None if t is None else tuple(t.shape[1:]) for t in data.targets]
 
     def _dispatches(self, source, epoch: int):
-        """``(data, indices, start, n_max, count)`` per dispatch opportunity of one epoch."""
+        """``(data, indices, steps, count, batch_size)`` for each block of steps of one epoch: the
+        whole epoch for arrays, one batch at a time for an iterable."""
         if isinstance(source, ArraySource):
-            yield source.on_device, source.epoch_indices(epoch), source.steps_per_epoch, source.count
+            data, indices = source.epoch(epoch)
+            yield data, indices, source.steps_per_epoch, source.count, source.batch_size
         else:
-            for data, indices, count in source.epoch_batches():
-                yield data, indices, 1, count
+            for data, count in source.epoch_batches():
+                yield data, None, 1, count, source.batch_size
 
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
@@ -198,19 +224,19 @@ class Trainer:
 
         user_callbacks = list(callbacks or [])
         guard_nan = terminate_on_nan or any(getattr(c, "guards_nan", False) for c in user_callbacks)
-        history = History()
         verbose = 1 if verbose == "auto" else int(verbose)
+        # Without callbacks, display or NaN guard, nothing needs the host between epochs: the whole
+        # fit is dispatched at once and the logs are fetched at the end.
+        host_each_epoch = bool(user_callbacks) or verbose > 0 or guard_nan
+        history = History()
         steps = train_source.steps_per_epoch if isinstance(train_source, ArraySource) else steps_per_epoch
         callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
         params, state = model.get_variables()
         snapshot = (params, state, self.opt_state, self.step)
         try:
             self._prepare_optimizer(params)
-            builder, run_train, run_eval, init_metrics = self._functions(label_shapes, guard_nan=guard_nan)
-            self.metrics_names = list(builder.log_order)
-            if self.donate:
-                params, state = jax.tree_util.tree_map(jnp.copy, (params, state))
-            train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
+            functions = self._functions(label_shapes, guard_nan=guard_nan)
+            self.metrics_names = list(functions.builder.log_order)
             planner = DispatchPlanner(
                 self.config.steps_per_execution,
                 every_step=callback_list.uses_batch_hooks,
@@ -218,49 +244,38 @@ class Trainer:
             )
             model.stop_training = False
             callback_list.on_train_begin()
+            pending = []  # (epoch, device logs, device validation logs) not yet fetched
+            train = None
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                train = train._replace(opt_state=self.opt_state)  # a callback may have set the learning rate
+                if train is None or host_each_epoch:
+                    train = self._private_state()  # after the callbacks: they may set weights or the rate
                 progress = Progress(steps, verbose)
                 progress.header(epoch, epochs)
-                carry = Carry(train, init_metrics(), jnp.zeros((), bool))
-                done, logs = 0, None
-                for data, indices, available, count in self._dispatches(train_source, epoch):
-                    start = 0
-                    while start < available:
-                        n = planner.next(available - start)
-                        if planner.every_step:
-                            callback_list.on_train_batch_begin(done)
-                        began = time.perf_counter()
-                        carry, device_logs = run_train(carry, data, indices, start, n, count, batch_size=_batch_size(train_source, batch_size))
-                        start += n
-                        done += n
-                        if planner.every_step or planner.live_display:
-                            logs = _to_host(device_logs, builder.log_order)
-                            planner.observe(n, time.perf_counter() - began)
-                            progress.update(done, logs)
-                        if planner.every_step:
-                            callback_list.on_train_batch_end(done - 1, logs)
-                        if guard_nan and bool(carry.halted):
-                            break
-                    if guard_nan and bool(carry.halted):
-                        break
+                carry, done = self._train_epoch(train, train_source, epoch, functions, planner, progress,
+                                                callback_list, guard_nan)
                 train = carry.train
-                epoch_logs = _to_host(device_logs, builder.log_order)
-                halted = bool(carry.halted)
-                if val_source is not None and (epoch + 1) % validation_freq == 0 and not (guard_nan and halted):
-                    val_logs = self._evaluate_source(val_source, train.params, train.state, label_shapes, guard_nan)
-                    epoch_logs |= {f"val_{k}": v for k, v in val_logs.items()}
+                halted = guard_nan and bool(carry.halted)
+                val_metrics = None
+                if val_source is not None and (epoch + 1) % validation_freq == 0 and not halted:
+                    val_metrics = self._evaluate_source(val_source, train.params, train.state, functions)
+                if not host_each_epoch:
+                    pending.append((epoch, carry.metrics, val_metrics))
+                    continue
+                epoch_logs = self._epoch_logs(functions, carry.metrics, val_metrics)
                 progress.finish(done, epoch_logs)
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
-                if guard_nan and halted:
+                if halted:
                     if verbose:
                         print(f"Epoch {epoch + 1}: non-finite loss; training stopped before applying that step.")
                     model.stop_training = True
                 if model.stop_training:
                     break
-                train = self._after_callbacks(train)
+            if pending:
+                self._write_back(train)
+                for epoch, metrics, val_metrics in pending:
+                    callback_list.on_epoch_end(epoch, self._epoch_logs(functions, metrics, val_metrics))
             callback_list.on_train_end()
         except BaseException:
             model.set_variables(Variables(*snapshot[:2]))
@@ -269,20 +284,69 @@ class Trainer:
         model.history = history
         return history
 
+    def _train_epoch(self, train, source, epoch, functions, planner, progress, callback_list, guard_nan):
+        """Dispatch one epoch's steps; returns ``(carry, steps_done)``."""
+        carry = Carry(train, functions.init_metrics(), jnp.zeros((), bool))
+        done = 0
+        for data, indices, available, count, size in self._dispatches(source, epoch):
+            if planner.one_at_a_time and not (planner.every_step or planner.live_display):
+                carry = self._one_step_per_dispatch(functions, carry, data, indices, available, count, size)
+                done += available
+                continue
+            start = 0
+            while start < available:
+                n = planner.next(available - start)
+                if planner.every_step:
+                    callback_list.on_train_batch_begin(done)
+                began = time.perf_counter()
+                if planner.one_at_a_time:
+                    carry = functions.run_one(carry, data, indices, start, count, batch_size=size)
+                else:
+                    carry = functions.run_train(carry, data, indices, start, n, count, batch_size=size)
+                start, done = start + n, done + n
+                if planner.every_step or planner.live_display:
+                    logs = functions.logs(carry.metrics)
+                    planner.observe(n, time.perf_counter() - began)
+                    progress.update(done, logs)
+                    if planner.every_step:
+                        callback_list.on_train_batch_end(done - 1, logs)
+                if guard_nan and bool(carry.halted):
+                    return carry, done
+        return carry, done
+
+    def _one_step_per_dispatch(self, functions: _Compiled, carry, data, indices, steps, count, size):
+        """The tight host loop of one step per dispatch; a small carry travels packed."""
+        if not PackedSteps.worthwhile(carry):
+            for step in range(steps):
+                carry = functions.run_one(carry, data, indices, step, count, batch_size=size)
+            return carry
+        if "steps" not in functions.packed:
+            functions.packed["steps"] = PackedSteps(functions.builder, carry, donate=self.donate)
+        packed = functions.packed["steps"]
+        buffers = packed.pack(carry)
+        for step in range(steps):
+            buffers = packed.step(buffers, data, indices, step, count, batch_size=size)
+        return packed.unpack(buffers)
+
+    @staticmethod
+    def _epoch_logs(functions: _Compiled, metrics, val_metrics) -> dict:
+        logs = functions.logs(metrics)
+        if val_metrics is not None:
+            logs |= {f"val_{k}": v for k, v in functions.logs(val_metrics).items()}
+        return logs
+
+    def _private_state(self) -> TrainState:
+        """The state to train from: the model's weights and the trainer's optimizer state, step and
+        key. With donation, copies: a dispatch consumes its inputs, and the model, the trainer and
+        the rollback snapshot must keep theirs."""
+        params, state = self.model.get_variables()
+        train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
+        return jax.tree_util.tree_map(jnp.copy, train) if self.donate else train
+
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
-        params, state = (train.params, train.state)
-        if self.donate:
-            params, state = jax.tree_util.tree_map(jnp.copy, (params, state))
-        self.model.set_variables(Variables(params, state))
+        self.model.set_variables(Variables(train.params, train.state))
         self.opt_state, self.step = train.opt_state, train.step
-
-    def _after_callbacks(self, train: TrainState) -> TrainState:
-        """Callbacks may have set weights (EarlyStopping) or the learning rate: continue from them."""
-        params, state = self.model.get_variables()
-        if self.donate:
-            params, state = jax.tree_util.tree_map(jnp.copy, (params, state))
-        return TrainState(params, state, self.opt_state, self.step, train.key)
 
     # ------------------------------------------------------------------ evaluate
     def _validation_source(self, validation_data, batch_size, steps):
@@ -293,13 +357,12 @@ class Trainer:
             return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps)
         return self._source(validation_data, None, None, None, batch_size, steps, shuffle=False, role="validation_data")
 
-    def _evaluate_source(self, source, params, state, label_shapes, guard_nan=False) -> dict:
-        builder, _, run_eval, init_metrics = self._functions(label_shapes, guard_nan=guard_nan)
-        metrics = init_metrics()
-        logs = None
-        for data, indices, available, count in self._dispatches(source, 0):
-            metrics, logs = run_eval(metrics, params, state, data, indices, 0, available, count, batch_size=_batch_size(source, None))
-        return _to_host(logs, builder.log_order)
+    def _evaluate_source(self, source, params, state, functions):
+        """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
+        metrics = functions.init_metrics()
+        for data, indices, available, count, size in self._dispatches(source, 0):
+            metrics = functions.run_eval(metrics, params, state, data, indices, 0, available, count, batch_size=size)
+        return metrics
 
     def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict):
         batch_size = _positive_int(32 if batch_size is None else batch_size, "evaluate: batch_size")
@@ -310,7 +373,8 @@ class Trainer:
         if self._transformation is None:
             self._prepare_optimizer(params)
         started = time.perf_counter()
-        logs = self._evaluate_source(source, params, state, label_shapes)
+        functions = self._functions(label_shapes, guard_nan=False)
+        logs = functions.logs(self._evaluate_source(source, params, state, functions))
         self.metrics_names = list(logs)
         verbose = 1 if verbose == "auto" else int(verbose)
         if verbose:
@@ -322,7 +386,3 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
-
-
-def _batch_size(source, default):
-    return source.batch_size if source.batch_size is not None else default
