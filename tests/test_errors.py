@@ -160,3 +160,8 @@ def test_unknown_activation_and_initializer():
         Dense(3, activation="relux")
     with pytest.raises(LayerConfigError, match=r"Unknown initializer 'glorot'"):
         Dense(3, kernel_initializer="glorot")(Input(shape=(2,)))
+
+
+def test_valid_convolution_on_an_input_smaller_than_its_kernel():
+    with pytest.raises(LayerInputError, match=r"Layer 'c' \(Conv2D\): spatial axis 0 of the input has size 2, smaller than the kernel's extent 3"):
+        Conv2D(4, 3, name="c")(Input(shape=(2, 8, 1)))

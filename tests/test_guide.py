@@ -253,8 +253,8 @@ def test_section9_visual_question_answering_at_guide_size():
 
 
 def test_section10_video_question_answering_reuses_weights():
-    vision_model, question_input, encoded_question, vqa_model = vqa(image=16, words=6, vocabulary=50)
-    video_input = Input(shape=(3, 16, 16, 3))
+    vision_model, question_input, encoded_question, vqa_model = vqa(image=32, words=6, vocabulary=50)
+    video_input = Input(shape=(3, 32, 32, 3))
     encoded_frame_sequence = TimeDistributed(vision_model)(video_input)
     encoded_video = LSTM(256)(encoded_frame_sequence)
     question_encoder = Model(inputs=question_input, outputs=encoded_question)
@@ -273,7 +273,7 @@ def test_section10_video_question_answering_reuses_weights():
     assert all(id(w) in vqa_weights for w in question_encoder.weights)
     video_weights = {id(w) for w in video_qa_model.weights}
     assert all(id(w) in video_weights for w in vision_model.weights)
-    frames = rng.random((2, 3, 16, 16, 3), dtype=np.float32)
+    frames = rng.random((2, 3, 32, 32, 3), dtype=np.float32)
     probabilities = video_qa_model.predict([frames, questions])
     assert probabilities.shape == (2, 1000)
     assert np.all(np.isfinite(probabilities))

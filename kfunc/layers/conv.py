@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from kfunc import activations
-from kfunc.errors import LayerConfigError
+from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
 from kfunc.layers.input_spec import InputSpec
@@ -131,6 +131,20 @@ class BaseConv(Layer):
             axes={self.channel_axis: channels},
             hint=f"The kernel was built for {channels} input channels: use a new layer for other inputs.",
         )
+
+    def check_input_shapes(self, input_shapes, input_dtypes):
+        super().check_input_shapes(input_shapes, input_dtypes)
+        if self.transposed or self.padding != "valid" or not isinstance(input_shapes, tuple):
+            return
+        spatial = input_shapes[2:] if self.data_format == "channels_first" else input_shapes[1:-1]
+        for axis, (size, k, d) in enumerate(zip(spatial, self.kernel_size, self.dilation_rate, strict=True)):
+            span = (k - 1) * d + 1
+            if isinstance(size, int) and size < span:
+                raise LayerInputError(
+                    f"{describe_layer(self)}: spatial axis {axis} of the input has size {size}, smaller than the "
+                    f"kernel's extent {span} (kernel_size={self.kernel_size}, padding='valid'), in input shape "
+                    f"{input_shapes}. Use padding='same' or a larger input."
+                )
 
     def convolve(self, inputs, kernel):
         channels_first = self.data_format == "channels_first"
