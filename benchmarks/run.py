@@ -28,6 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
 def child_first(workload_name: str, system: str, quick: bool) -> None:
@@ -129,7 +130,8 @@ def main() -> None:
         has_keras = True
     except ImportError:
         has_keras = False
-    systems = args.systems.split(",") if args.systems else [s for s in SYSTEMS if has_keras or not s.startswith("keras")]
+    default = [s for s in SYSTEMS if "donated" not in s and (has_keras or not s.startswith("keras"))]
+    systems = args.systems.split(",") if args.systems else default
     selected = args.only.split(",")
     started = time.perf_counter()
     lines = [

@@ -43,14 +43,15 @@ class System:
 
 
 class KfuncFit(System):
-    def __init__(self, workload, quick, steps_per_execution="auto"):
+    def __init__(self, workload, quick, steps_per_execution="auto", donate_state=None):
         super().__init__(workload, quick)
         self.steps_per_execution = steps_per_execution
+        self.donate_state = donate_state
 
     def _library(self):
         import kfunc
 
-        return kfunc, {}
+        return kfunc, {"donate_state": self.donate_state}
 
     def setup(self) -> float:
         library, extra = self._library()
@@ -158,6 +159,7 @@ class JaxScan(_Hand):
 SYSTEMS = {
     "kfunc fit": KfuncFit,
     "kfunc fit spe=1": functools.partial(KfuncFit, steps_per_execution=1),
+    "kfunc fit donated": functools.partial(KfuncFit, donate_state=True),
     "jax step": JaxStep,
     "jax scan": JaxScan,
     "keras fit": functools.partial(KerasFit, steps_per_execution=1),

@@ -23,13 +23,15 @@ class TrainingAPI:
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, *,
-                steps_per_execution="auto", donate_state=True, **kwargs):
+                steps_per_execution="auto", donate_state=None, **kwargs):
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state.
 
         ``steps_per_execution``: training steps per compiled dispatch; ``'auto'`` runs a whole epoch
         per dispatch when nothing is displayed and sizes dispatches for a live progress bar
-        otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory.
+        otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
+        ``None`` (default) decides by measurement: always for one step per dispatch, for fused
+        loops only on accelerators.
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
@@ -42,7 +44,7 @@ class TrainingAPI:
         if kwargs.get("weighted_metrics"):
             raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
-        self._trainer = Trainer(self, config, donate=bool(donate_state))
+        self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state))
         self.optimizer = config.optimizer
 
     def _require_compiled(self, what: str) -> Trainer:

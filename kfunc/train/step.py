@@ -190,6 +190,11 @@ class StepBuilder:
 
     @staticmethod
     def _batch_at(data, indices, step, count, batch_size: int) -> Batch:
+        """``count``: real samples in the epoch, or None when every batch is full, which makes the
+        mask a constant that XLA folds away."""
         first = step * batch_size
-        valid = (first + jnp.arange(batch_size) < count).astype(jnp.float32)
+        if count is None:
+            valid = jnp.ones((batch_size,), jnp.float32)
+        else:
+            valid = (first + jnp.arange(batch_size) < count).astype(jnp.float32)
         return rows_of(data, first, batch_size, indices, valid)
