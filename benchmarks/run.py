@@ -2,7 +2,7 @@
 Keras 3 on JAX.
 
 For each workload, steady-state steps/s of all systems are measured in one process, taking
-turns for several rounds (best round per system), so that a change in the machine's speed hits
+turns for several rounds (median round per system), so that a change in the machine's speed hits
 every system alike; time to first step and peak RSS come from a fresh process per system.
 
     python benchmarks/run.py            # full sizes
@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -43,8 +44,8 @@ def child_first(workload_name: str, system: str, quick: bool) -> None:
 
 
 def child_throughput(workload_name: str, systems: list[str], quick: bool, epochs: int, rounds: int) -> None:
-    """All systems in one process, taking turns: best steps/s over up to ``rounds`` runs each (fewer
-    for a system whose runs exceed the time budget), and each system's time to first step."""
+    """All systems in one process, taking turns: the median steps/s of up to ``rounds`` runs each
+    (fewer for a system whose runs exceed the time budget), and each system's time to first step."""
     from systems import SYSTEMS
     from workloads import WORKLOADS
 
@@ -52,10 +53,10 @@ def child_throughput(workload_name: str, systems: list[str], quick: bool, epochs
     epochs = epochs or workload.epochs_per_run[0 if quick else 1]
     budget = 15.0 if quick else 60.0
     runners = {s: SYSTEMS[s](workload, quick) for s in systems}
-    results, spent = {}, {}
+    results, spent, rates = {}, {}, {}
     for name, runner in list(runners.items()):
         try:
-            results[name] = {"first_step_s": runner.setup(), "steps_per_s": 0.0}
+            results[name] = {"first_step_s": runner.setup()}
         except Exception as error:  # noqa: BLE001 - reported in the table
             results[name] = {"error": f"{type(error).__name__}: {str(error)[:80]}"}
             del runners[name]
@@ -64,8 +65,10 @@ def child_throughput(workload_name: str, systems: list[str], quick: bool, epochs
             if spent.get(name, 0.0) > budget:
                 continue
             started = time.perf_counter()
-            results[name]["steps_per_s"] = max(results[name]["steps_per_s"], runner.run(epochs))
+            rates.setdefault(name, []).append(runner.run(epochs))
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+    for name, values in rates.items():
+        results[name]["steps_per_s"] = statistics.median(values)
     print("RESULT " + json.dumps(results))
 
 

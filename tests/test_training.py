@@ -278,3 +278,27 @@ def test_verbose_two_prints_one_line_per_epoch_and_no_carriage_returns(capsys):
     model.fit(x, y, epochs=1, verbose=1)
     out = capsys.readouterr().out
     assert "\r" not in out and "1/1 [==============================]" in out
+
+
+def test_learning_rate_as_an_optax_schedule():
+    x = rng.random((32, 6), dtype=np.float32)
+    y = rng.random((32, 2), dtype=np.float32)
+    schedule = optax.exponential_decay(0.1, transition_steps=1, decay_rate=0.5)
+    model = small_regressor()
+    model.compile(optimizer=kfunc.optimizers.SGD(learning_rate=schedule), loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert model.optimizer.learning_rate == pytest.approx(0.1 * 0.5**3)
+    with pytest.raises(kfunc.losses.TrainingConfigError, match="follows a schedule"):
+        model.optimizer.learning_rate = 0.3
+
+
+def test_frozen_layer_does_not_change_during_fit():
+    inputs = Input(shape=(6,))
+    frozen = Dense(4, name="frozen")
+    model = Model(inputs, Dense(2)(frozen(inputs)))
+    frozen.trainable = False
+    before = frozen.get_weights()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(rng.random((16, 6), dtype=np.float32), rng.random((16, 2), dtype=np.float32), epochs=2, verbose=0)
+    for a, b in zip(before, frozen.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
