@@ -134,6 +134,8 @@ def main() -> None:
     except ImportError:
         has_keras = False
     default = [s for s in SYSTEMS if "donated" not in s and (has_keras or not s.startswith("keras"))]
+    if args.quick:
+        default = [s for s in default if s != "kfunc fit no-shuffle"]
     systems = args.systems.split(",") if args.systems else default
     selected = args.only.split(",")
     started = time.perf_counter()

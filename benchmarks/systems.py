@@ -43,10 +43,11 @@ class System:
 
 
 class KfuncFit(System):
-    def __init__(self, workload, quick, steps_per_execution="auto", donate_state=None):
+    def __init__(self, workload, quick, steps_per_execution="auto", donate_state=None, shuffle=True):
         super().__init__(workload, quick)
         self.steps_per_execution = steps_per_execution
         self.donate_state = donate_state
+        self.shuffle = shuffle
 
     def _library(self):
         import kfunc
@@ -68,7 +69,8 @@ class KfuncFit(System):
 
     def _fit_seconds(self, epochs: int) -> float:
         started = time.perf_counter()
-        self.model.fit(self.x, self.y, batch_size=self.workload.batch_size, epochs=epochs, verbose=0)
+        self.model.fit(self.x, self.y, batch_size=self.workload.batch_size, epochs=epochs, verbose=0,
+                       shuffle=self.shuffle)
         return time.perf_counter() - started
 
     def run(self, epochs: int) -> float:
@@ -163,6 +165,7 @@ class JaxScan(_Hand):
 SYSTEMS = {
     "kfunc fit": KfuncFit,
     "kfunc fit spe=1": functools.partial(KfuncFit, steps_per_execution=1),
+    "kfunc fit no-shuffle": functools.partial(KfuncFit, shuffle=False),
     "kfunc fit donated": functools.partial(KfuncFit, donate_state=True),
     "jax step": JaxStep,
     "jax scan": JaxScan,

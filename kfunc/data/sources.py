@@ -45,10 +45,17 @@ class ArraySource:
         self.steps_per_epoch = self.steps if max_steps is None else min(int(max_steps), self.steps)
         self.shuffle = shuffle
         self.seed = seed
-        self.on_device = device_data(data)
-        leaves = jax.tree_util.tree_leaves(self.on_device)
+        leaves = jax.tree_util.tree_leaves((data.inputs, data.targets, data.weights))
         self.reorder_per_epoch = sum(a.dtype.itemsize * int(np.prod(a.shape[1:])) for a in leaves) <= SMALL_ROW_BYTES
+        self._on_device = None
         self._unshuffled = None
+
+    @property
+    def on_device(self):
+        """All the data on the device, put there on first use (once per fit)."""
+        if self._on_device is None:
+            self._on_device = device_data(self.data)
+        return self._on_device
 
     def epoch(self, epoch: int) -> tuple:
         """``(data, indices)`` for ``epoch``: the device data and its row order (``(steps *

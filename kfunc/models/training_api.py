@@ -30,8 +30,8 @@ class TrainingAPI:
         ``steps_per_execution``: training steps per compiled dispatch; ``'auto'`` runs a whole epoch
         per dispatch when nothing is displayed and sizes dispatches for a live progress bar
         otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
-        ``None`` (default) decides by measurement: always for one step per dispatch, for fused
-        loops only on accelerators.
+        ``None`` (default) decides by measurement: on accelerators always, on CPU only for the small
+        packed state of one-step-per-dispatch training.
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:

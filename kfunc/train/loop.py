@@ -105,11 +105,13 @@ class Trainer:
         self._compiled: dict = {}
         self._resolved_metrics: dict = {}
         self.metrics_names: list[str] | None = None
-        # Donating the state lets a dispatch reuse its memory. One step per dispatch: always (twice
-        # the steps/s of a small model on CPU, measured). Fused loops: on accelerators, where memory
-        # is short; not on CPU, where it made an LSTM model's epoch 11% slower (measured).
-        self.donate_single = True if donate is None else donate
-        self.donate_fused = (jax.default_backend() != "cpu") if donate is None else donate
+        # Donating the state lets a dispatch reuse its memory. On accelerators, where memory is
+        # short: always. On CPU, measured: it doubles the steps/s of a small model stepped one step
+        # per dispatch (packed carry), and slows the LSTM model by 11% (fused epoch) and 10%
+        # (one step per dispatch), so only the packed small carries are donated there.
+        accelerator = jax.default_backend() != "cpu"
+        self.donate_packed = True if donate is None else donate
+        self.donate_unpacked = accelerator if donate is None else donate
         if isinstance(self.optimizer, Optimizer):
             self.optimizer._attach(self)
 
@@ -166,9 +168,9 @@ class Trainer:
             self._compiled[key] = _Compiled(
                 builder,
                 jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_fused else ()),
+                        donate_argnums=(0,) if self.donate_unpacked else ()),
                 jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_single else ()),
+                        donate_argnums=(0,) if self.donate_unpacked else ()),
                 jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
                 jax.jit(builder.init_metrics),
                 jax.jit(builder.results),
@@ -327,7 +329,7 @@ class Trainer:
                 carry = functions.run_one(carry, data, indices, step, count, batch_size=size)
             return carry
         if "steps" not in functions.packed:
-            functions.packed["steps"] = PackedSteps(functions.builder, carry, donate=self.donate_single)
+            functions.packed["steps"] = PackedSteps(functions.builder, carry, donate=self.donate_packed)
         packed = functions.packed["steps"]
         buffers = packed.pack(carry)
         for step in range(steps):
@@ -347,7 +349,7 @@ class Trainer:
         the rollback snapshot must keep theirs."""
         params, state = self.model.get_variables()
         train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
-        return jax.tree_util.tree_map(jnp.copy, train) if self.donate_single or self.donate_fused else train
+        return jax.tree_util.tree_map(jnp.copy, train) if self.donate_unpacked else train
 
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
