@@ -162,6 +162,44 @@ class JaxScan(_Hand):
         return epochs * self.steps / (time.perf_counter() - started)
 
 
+class TorchLoop(System):
+    """PyTorch on CPU, for the CNN (W3) only: the same layers, Adam, a plain training loop over
+    tensors in memory (sliced, not reshuffled, as the JAX loops)."""
+
+    def setup(self) -> float:
+        import torch
+
+        if self.workload.name != "W3":
+            raise NotImplementedError("the PyTorch baseline covers W3 (the CNN) only")
+        self.torch = torch
+        torch.manual_seed(0)
+        self.x_t = torch.from_numpy(np.ascontiguousarray(self.x.transpose(0, 3, 1, 2)))
+        self.y_t = torch.from_numpy(self.y.argmax(axis=1))
+        started = time.perf_counter()
+        nn = torch.nn
+        self.model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(12 * 12 * 64, 10),
+        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
+        self.loss = nn.CrossEntropyLoss()
+        self._steps(1)
+        return time.perf_counter() - started
+
+    def _steps(self, count: int) -> None:
+        size = self.workload.batch_size
+        for i in range(count):
+            batch = slice((i % self.steps) * size, (i % self.steps + 1) * size)
+            self.optimizer.zero_grad()
+            self.loss(self.model(self.x_t[batch]), self.y_t[batch]).backward()
+            self.optimizer.step()
+
+    def run(self, epochs: int) -> float:
+        started = time.perf_counter()
+        self._steps(epochs * self.steps)
+        return epochs * self.steps / (time.perf_counter() - started)
+
+
 SYSTEMS = {
     "kfunc fit": KfuncFit,
     "kfunc fit spe=1": functools.partial(KfuncFit, steps_per_execution=1),
@@ -171,4 +209,5 @@ SYSTEMS = {
     "jax scan": JaxScan,
     "keras fit": functools.partial(KerasFit, steps_per_execution=1),
     "keras fit spe=32": functools.partial(KerasFit, steps_per_execution=32),
+    "pytorch loop": TorchLoop,
 }

@@ -1,0 +1,51 @@
+"""The two convolution lowerings (XLA's convolution and patches + matrix product, whole or in
+batch chunks) give the same outputs and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from kfunc.layers import Conv1D, Conv2D, Conv3D, Input
+from kfunc.layers import conv
+from kfunc.models import Model
+
+CASES = [
+    (lambda: Conv2D(6, 3), (9, 9, 4)),
+    (lambda: Conv2D(5, (3, 2), strides=2, padding="same"), (9, 8, 3)),
+    (lambda: Conv2D(4, 3, dilation_rate=2, data_format="channels_first"), (3, 10, 10)),
+    (lambda: Conv1D(4, 3, padding="causal", dilation_rate=2), (12, 3)),
+    (lambda: Conv3D(3, 2), (5, 5, 5, 2)),
+]
+
+
+def outputs_and_gradients(make, shape, lowering, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(conv, "LOWERING", lowering)
+    monkeypatch.setattr(conv, "PATCH_CHUNK_BYTES", chunk_bytes)
+    layer = make()
+    inputs = Input(shape=shape)
+    model = Model(inputs, layer(inputs))
+    params, state = model.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (8,) + shape)
+
+    def loss(p, x):
+        return jnp.sum(model.apply(p, state, x)[0] ** 2)
+
+    value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x)
+    return value, grads
+
+
+@pytest.mark.parametrize("index", range(len(CASES)))
+@pytest.mark.parametrize("chunk_bytes", [6 * 1024 * 1024, 512])  # 512: forces several chunks
+def test_patches_equal_xla_convolution(index, chunk_bytes, monkeypatch):
+    make, shape = CASES[index]
+    expected = outputs_and_gradients(make, shape, "xla", chunk_bytes, monkeypatch)
+    actual = outputs_and_gradients(make, shape, "patches", chunk_bytes, monkeypatch)
+    for a, b in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+
+
+def test_chunk_count_divides_the_batch():
+    assert conv._chunks(128, 663_552) == 16
+    assert conv._chunks(100, 10 * conv.PATCH_CHUNK_BYTES // 100) == 10
+    assert conv._chunks(7, 10) == 1
