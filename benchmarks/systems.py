@@ -11,6 +11,7 @@ the median epoch of a long run. The hand-written loops time their epochs and nev
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 import os
@@ -27,19 +28,20 @@ def _data(workload: Workload, quick: bool):
     return n, workload.data(rng, n)
 
 
-class System:
-    name = "system"
+class System(abc.ABC):
 
     def __init__(self, workload: Workload, quick: bool):
         self.workload = workload
         self.count, (self.x, self.y) = _data(workload, quick)
         self.steps = math.ceil(self.count / workload.batch_size)
 
+    @abc.abstractmethod
     def setup(self) -> float:
-        raise NotImplementedError
+        """Build, compile and run the first step; returns the seconds that took."""
 
+    @abc.abstractmethod
     def run(self, epochs: int) -> float:
-        raise NotImplementedError
+        """Train ``epochs`` more epochs; returns steps per second."""
 
 
 class KfuncFit(System):
@@ -170,7 +172,7 @@ class TorchLoop(System):
         import torch
 
         if self.workload.name != "W3":
-            raise NotImplementedError("the PyTorch baseline covers W3 (the CNN) only")
+            raise ValueError("the PyTorch baseline covers W3 (the CNN) only")
         self.torch = torch
         torch.manual_seed(0)
         self.x_t = torch.from_numpy(np.ascontiguousarray(self.x.transpose(0, 3, 1, 2)))

@@ -1,5 +1,6 @@
 """``kfunc.callbacks``: Keras's callbacks for fit."""
 
+from kfunc.train.backup import BackupAndRestore, BackupError
 from kfunc.train.callbacks import (
     Callback,
     CSVLogger,
@@ -13,6 +14,8 @@ from kfunc.train.callbacks import (
 )
 
 __all__ = [
+    "BackupAndRestore",
+    "BackupError",
     "CSVLogger",
     "Callback",
     "EarlyStopping",

@@ -83,6 +83,8 @@ class ArraySource:
 class IterableSource:
     """Batches from an iterable; ``steps_per_epoch`` bounds an epoch (required for endless ones)."""
 
+    seed = (0, 0)  # an iterable keeps its own order: no shuffle seed
+
     def __init__(self, model, config, iterable, steps_per_epoch: int | None, *, role: str):
         self.model, self.config, self.role = model, config, role
         self.iterable = iterable
@@ -105,6 +107,7 @@ class IterableSource:
                 raise DataError(f"{self.role}: the data iterable produced no batches.") from None
             self._peeked = self._check(raw)
         return self._peeked
+
     def epoch_batches(self) -> Iterator[tuple]:
         """Yields ``(data, count)`` for one step at a time: one batch on the device, padded to the
         batch size, of which the first ``count`` rows are real."""

@@ -23,14 +23,13 @@ from kfunc.data.sources import ArraySource, IterableSource
 from kfunc.layers.base import Variables
 from kfunc.layers.tree_paths import tree_from_paths
 from kfunc.train import metrics as metrics_lib
+from kfunc.train.backup import BackupAndRestore, ResumePoint
 from kfunc.train.callbacks import CallbackList, History
+from kfunc.train.dispatch import DispatchPlanner
 from kfunc.train.optimizers import Optimizer, transformation_of
 from kfunc.train.packing import PackedSteps
 from kfunc.train.progress import Progress
 from kfunc.train.step import Carry, StepBuilder, TrainState
-
-DISPATCH_SECONDS = 0.15  # with a progress bar, aim for this much work per dispatch
-
 
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -40,37 +39,6 @@ def _positive_int(value, name: str) -> int:
 
 def _is_array_like(value) -> bool:
     return hasattr(value, "shape") or isinstance(value, (list, tuple, dict))
-
-
-class DispatchPlanner:
-    """How many steps the next dispatch runs: ``steps_per_execution`` if set; one when the host
-    needs every step's logs; the rest of the epoch when nothing is shown; otherwise enough for
-    about ``DISPATCH_SECONDS`` so the progress bar moves a few times a second."""
-
-    def __init__(self, steps_per_execution, *, every_step: bool, live_display: bool):
-        self.fixed = None if steps_per_execution == "auto" else int(steps_per_execution)
-        self.every_step, self.live_display = every_step, live_display
-        self.seconds_per_step: float | None = None
-
-    @property
-    def one_at_a_time(self) -> bool:
-        """Every dispatch is one step: compile that step alone."""
-        return self.every_step or self.fixed == 1
-
-    def next(self, remaining: int) -> int:
-        if self.every_step:
-            return 1
-        if self.fixed is not None:
-            return min(self.fixed, remaining)
-        if not self.live_display:
-            return remaining
-        if self.seconds_per_step is None:
-            return 1
-        return max(1, min(remaining, int(DISPATCH_SECONDS / max(self.seconds_per_step, 1e-7))))
-
-    def observe(self, steps: int, seconds: float) -> None:
-        if steps:
-            self.seconds_per_step = seconds / steps
 
 
 class _Compiled(NamedTuple):
@@ -198,16 +166,18 @@ class Trainer:
         data = source.data if isinstance(source, ArraySource) else source.peek()
         return [None if t is None else tuple(t.shape[1:]) for t in data.targets]
 
-    def _dispatches(self, source, epoch: int):
-        """``(data, indices, steps, count, batch_size)`` for each block of steps of one epoch: the
-        whole epoch for arrays, one batch at a time for an iterable."""
+    def _dispatches(self, source, epoch: int, first: int = 0):
+        """``(data, indices, start, stop, count, batch_size)`` for each block of steps of one epoch
+        from batch ``first`` on: the rest of the epoch for arrays, one batch at a time for an
+        iterable (whose first ``first`` batches are read and skipped)."""
         if isinstance(source, ArraySource):
             data, indices = source.epoch(epoch)
             count = None if source.count % source.batch_size == 0 else source.count  # None: no padding
-            yield data, indices, source.steps_per_epoch, count, source.batch_size
+            yield data, indices, first, source.steps_per_epoch, count, source.batch_size
         else:
-            for data, count in source.epoch_batches():
-                yield data, None, 1, count, source.batch_size
+            for position, (data, count) in enumerate(source.epoch_batches()):
+                if position >= first:
+                    yield data, None, 0, 1, count, source.batch_size
 
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
@@ -240,15 +210,22 @@ class Trainer:
         steps = train_source.steps_per_epoch if isinstance(train_source, ArraySource) else steps_per_epoch
         callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
         params, state = model.get_variables()
-        snapshot = (params, state, self.opt_state, self.step)
+        snapshot = (params, state, self.opt_state, self.step, self.dropout_key)
         try:
             self._prepare_optimizer(params)
             functions = self._functions(label_shapes, guard_nan=guard_nan)
             self.metrics_names = list(functions.builder.log_order)
+            backup = next((c for c in user_callbacks if isinstance(c, BackupAndRestore)), None)
+            resume = self._restore(backup, functions) if backup is not None else None
+            if resume is not None:
+                initial_epoch = resume.epoch
+                train_source.seed = resume.shuffle_seed
+            run_step = int(self.step) if backup is not None else 0  # steps of the whole run, on the host
             planner = DispatchPlanner(
                 self.config.steps_per_execution,
                 every_step=callback_list.uses_batch_hooks,
                 live_display=Progress(None, verbose).interactive,
+                stop_every=backup.every_steps if backup is not None else None,
             )
             model.stop_training = False
             callback_list.on_train_begin()
@@ -260,8 +237,10 @@ class Trainer:
                     train = self._private_state()  # after the callbacks: they may set weights or the rate
                 progress = Progress(steps, verbose)
                 progress.header(epoch, epochs)
-                carry, done = self._train_epoch(train, train_source, epoch, functions, planner, progress,
-                                                callback_list, guard_nan)
+                first, metrics = (resume.batch, resume.metrics) if resume and epoch == resume.epoch else (0, None)
+                carry, done = self._train_epoch(train, train_source, epoch, functions, planner, progress, callback_list,
+                                                guard_nan, first=first, metrics=metrics, backup=backup, run_step=run_step)
+                run_step += done - first
                 train = carry.train
                 halted = guard_nan and bool(carry.halted)
                 val_metrics = None
@@ -274,6 +253,8 @@ class Trainer:
                 progress.finish(done, epoch_logs)
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
+                if backup is not None and backup.every_steps is None:
+                    backup.save(ResumePoint(train, epoch + 1, 0, train_source.seed, None))
                 if halted:
                     if verbose:
                         print(f"Epoch {epoch + 1}: non-finite loss; training stopped before applying that step.")
@@ -287,23 +268,24 @@ class Trainer:
             callback_list.on_train_end()
         except BaseException:
             model.set_variables(Variables(*snapshot[:2]))
-            self.opt_state, self.step = snapshot[2], snapshot[3]
+            self.opt_state, self.step, self.dropout_key = snapshot[2:]
             raise
         model.history = history
         return history
 
-    def _train_epoch(self, train, source, epoch, functions, planner, progress, callback_list, guard_nan):
-        """Dispatch one epoch's steps; returns ``(carry, steps_done)``."""
-        carry = Carry(train, functions.init_metrics(), jnp.zeros((), bool))
-        done = 0
-        for data, indices, available, count, size in self._dispatches(source, epoch):
-            if planner.one_at_a_time and not (planner.every_step or planner.live_display):
+    def _train_epoch(self, train, source, epoch, functions, planner, progress, callback_list, guard_nan, *,
+                     first=0, metrics=None, backup=None, run_step=0):
+        """Dispatch one epoch's steps from batch ``first`` (with the epoch's ``metrics`` so far);
+        ``run_step``: steps of the run before this call. Returns ``(carry, steps_done)``."""
+        carry = Carry(train, functions.init_metrics() if metrics is None else metrics, jnp.zeros((), bool))
+        done = first
+        for data, indices, start, available, count, size in self._dispatches(source, epoch, first):
+            if planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
                 carry = self._one_step_per_dispatch(functions, carry, data, indices, available, count, size)
                 done += available
                 continue
-            start = 0
             while start < available:
-                n = planner.next(available - start)
+                n = planner.next(available - start, run_step + done - first)
                 if planner.every_step:
                     callback_list.on_train_batch_begin(done)
                 began = time.perf_counter()
@@ -320,6 +302,8 @@ class Trainer:
                         callback_list.on_train_batch_end(done - 1, logs)
                 if guard_nan and bool(carry.halted):
                     return carry, done
+                if backup is not None and planner.at_stop(run_step + done - first):
+                    backup.save(ResumePoint(carry.train, epoch, done, source.seed, carry.metrics))
         return carry, done
 
     def _one_step_per_dispatch(self, functions: _Compiled, carry, data, indices, steps, count, size):
@@ -342,6 +326,18 @@ class Trainer:
         if val_metrics is not None:
             logs |= {f"val_{k}": v for k, v in functions.logs(val_metrics).items()}
         return logs
+
+    def _restore(self, backup: BackupAndRestore, functions: _Compiled) -> ResumePoint | None:
+        """Load ``backup``'s point, if there is one, into the model and this trainer."""
+        params, state = self.model.get_variables()
+        like = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
+        point = backup.load(like, functions.init_metrics())
+        if point is None:
+            return None
+        point = point._replace(train=jax.device_put(point.train), metrics=jax.device_put(point.metrics))
+        self._write_back(point.train)
+        self.dropout_key = point.train.key
+        return point
 
     def _private_state(self) -> TrainState:
         """The state to train from: the model's weights and the trainer's optimizer state, step and
@@ -368,8 +364,8 @@ class Trainer:
     def _evaluate_source(self, source, params, state, functions):
         """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
         metrics = functions.init_metrics()
-        for data, indices, available, count, size in self._dispatches(source, 0):
-            metrics = functions.run_eval(metrics, params, state, data, indices, 0, available, count, batch_size=size)
+        for data, indices, start, stop, count, size in self._dispatches(source, 0):
+            metrics = functions.run_eval(metrics, params, state, data, indices, start, stop - start, count, batch_size=size)
         return metrics
 
     def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict):
