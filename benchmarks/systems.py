@@ -207,6 +207,8 @@ SYSTEMS = {
     "kfunc fit spe=1": functools.partial(KfuncFit, steps_per_execution=1),
     "kfunc fit no-shuffle": functools.partial(KfuncFit, shuffle=False),
     "kfunc fit donated": functools.partial(KfuncFit, donate_state=True),
+    "kfunc fit spe=1 donated": functools.partial(KfuncFit, steps_per_execution=1, donate_state=True),
+    "kfunc fit spe=1 no-shuffle": functools.partial(KfuncFit, steps_per_execution=1, shuffle=False),
     "jax step": JaxStep,
     "jax scan": JaxScan,
     "keras fit": functools.partial(KerasFit, steps_per_execution=1),

@@ -31,6 +31,8 @@ from kfunc.train.packing import PackedSteps
 from kfunc.train.progress import Progress
 from kfunc.train.step import Carry, StepBuilder, TrainState
 
+ONE_STEP_DONATION_BYTES = 16 * 2**20  # on CPU, one-step dispatches donate training states this small
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise DataError(f"{name} must be a positive integer, received {value!r}.")
@@ -74,12 +76,14 @@ class Trainer:
         self._resolved_metrics: dict = {}
         self.metrics_names: list[str] | None = None
         # Donating the state lets a dispatch reuse its memory. On accelerators, where memory is
-        # short: always. On CPU, measured: it doubles the steps/s of a small model stepped one step
-        # per dispatch (packed carry), and slows the LSTM model by 11% (fused epoch) and 10%
-        # (one step per dispatch), so only the packed small carries are donated there.
-        accelerator = jax.default_backend() != "cpu"
+        # short: always. On CPU, measured (benchmarks/run.py, "donated" systems): one step per
+        # dispatch, it doubles the steps/s of the tiny model (packed carry) and adds 10-14% on the
+        # guide's MLP (0.7 MB of state) but costs 23% on the LSTM model (60 MB, most of it the
+        # embedding); a fused loop of steps gains nothing from it (MLP) or loses 11% (LSTM).
+        self.donate = donate
         self.donate_packed = True if donate is None else donate
-        self.donate_unpacked = accelerator if donate is None else donate
+        self.donate_fused = jax.default_backend() != "cpu" if donate is None else donate
+        self.donate_one_step = self.donate_fused
         if isinstance(self.optimizer, Optimizer):
             self.optimizer._attach(self)
 
@@ -128,17 +132,25 @@ class Trainer:
             self._resolved_metrics[key] = resolved
         return self._resolved_metrics[key]
 
+    def _decide_one_step_donation(self) -> None:
+        """On CPU, by default, donate the state to one-step dispatches when it is small."""
+        if self.donate is None and jax.default_backend() == "cpu":
+            params, state = self.model.get_variables()
+            size = sum(getattr(leaf, "nbytes", 8) for leaf in jax.tree_util.tree_leaves((params, state, self.opt_state)))
+            self.donate_one_step = size <= ONE_STEP_DONATION_BYTES
+
     def _functions(self, label_shapes: list, *, guard_nan: bool):
         key = (tuple(label_shapes), guard_nan)
         if key not in self._compiled:
+            self._decide_one_step_donation()
             metrics = self._metrics_for(label_shapes)
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan)
             self._compiled[key] = _Compiled(
                 builder,
                 jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_unpacked else ()),
+                        donate_argnums=(0,) if self.donate_fused else ()),
                 jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_unpacked else ()),
+                        donate_argnums=(0,) if self.donate_one_step else ()),
                 jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
                 jax.jit(builder.init_metrics),
                 jax.jit(builder.results),
@@ -345,7 +357,7 @@ class Trainer:
         the rollback snapshot must keep theirs."""
         params, state = self.model.get_variables()
         train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
-        return jax.tree_util.tree_map(jnp.copy, train) if self.donate_unpacked else train
+        return jax.tree_util.tree_map(jnp.copy, train) if self.donate_fused or self.donate_one_step else train
 
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
