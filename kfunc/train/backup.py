@@ -8,15 +8,19 @@ gives, bitwise on CPU, what an uninterrupted run gives at step k (shuffle and dr
 epoch's order is drawn from ``(shuffle seed, epoch)`` and step t's dropout key is
 ``fold_in(key, t)``, so nothing depends on how the run was cut.
 
-The file is ``<backup_dir>/backup.npz``: plain arrays (read with ``allow_pickle=False``) and one
-``meta`` array of UTF-8 JSON, written atomically, so a crash during a save leaves the previous
-backup intact.
+The default store is one file, ``<backup_dir>/backup.npz``: plain arrays (read with
+``allow_pickle=False``) and one ``meta`` array of UTF-8 JSON, written atomically, so a crash
+during a save leaves the previous backup intact. ``backend="orbax"`` keeps the same arrays and
+JSON in an Orbax ``CheckpointManager`` under ``<backup_dir>/orbax`` instead (the ``orbax-checkpoint``
+package: the JAX ecosystem's checkpointer, asynchronous-capable and made for sharded, multi-host
+state).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, NamedTuple
 
 import jax
@@ -75,6 +79,80 @@ def _unflat(stored: dict[str, np.ndarray], prefix: str, like, what: str, directo
     return jax.tree_util.tree_unflatten(treedef, values)
 
 
+class _NpzStore:
+    """Arrays and a JSON dict in one ``.npz`` file, replaced atomically."""
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, FILE_NAME)
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def write(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        with atomic_write(self.path) as stream:
+            np.savez(stream, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+
+    def read(self) -> tuple[dict[str, np.ndarray], dict]:
+        try:
+            stored = read_weights_file(self.path)
+            return stored, json.loads(bytes(stored.pop("meta")).decode())
+        except (WeightsFileError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+
+    def delete(self) -> None:
+        if self.exists():
+            os.remove(self.path)
+
+
+class _OrbaxStore:
+    """The same arrays and JSON dict in an Orbax ``CheckpointManager`` keeping the latest one."""
+
+    def __init__(self, directory: str):
+        try:
+            import orbax.checkpoint as ocp
+        except ImportError:
+            raise ImportError(
+                "BackupAndRestore(backend='orbax') needs the orbax-checkpoint package: pip install 'kfunc[orbax]'."
+            ) from None
+        self.ocp = ocp
+        self.path = os.path.join(os.path.abspath(directory), "orbax")
+        self._manager = None
+
+    @property
+    def manager(self):
+        if self._manager is None:
+            options = self.ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+            self._manager = self.ocp.CheckpointManager(self.path, options=options)
+        return self._manager
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.path) and self.manager.latest_step() is not None
+
+    def write(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        # Orbax names files after the keys: store the arrays by position, their paths in the JSON.
+        names = list(arrays)
+        by_position = {f"a{i}": arrays[n] for i, n in enumerate(names)}
+        args = self.ocp.args.Composite(arrays=self.ocp.args.StandardSave(by_position),
+                                       meta=self.ocp.args.JsonSave({**meta, "names": names}))
+        self.manager.save(int(arrays["step"]), args=args, force=True)
+        self.manager.wait_until_finished()
+
+    def read(self) -> tuple[dict[str, np.ndarray], dict]:
+        step = self.manager.latest_step()
+        try:
+            args = self.ocp.args.Composite(arrays=self.ocp.args.StandardRestore(), meta=self.ocp.args.JsonRestore())
+            restored = self.manager.restore(step, args=args)
+            meta = dict(restored["meta"])
+            arrays = {n: np.asarray(restored["arrays"][f"a{i}"]) for i, n in enumerate(meta.pop("names"))}
+        except Exception as error:  # orbax raises many types for a damaged checkpoint
+            raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+        return arrays, meta
+
+    def delete(self) -> None:
+        self._manager = None
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 class BackupAndRestore(Callback):
     """Back up the training run to ``backup_dir`` and, when ``fit`` starts and a backup is there,
     continue from it (Keras's arguments).
@@ -82,21 +160,21 @@ class BackupAndRestore(Callback):
     ``save_freq``: ``"epoch"`` (after each epoch) or an int ``n`` (every ``n`` training steps, counted
     over the whole run; ``fit`` then dispatches its steps in blocks that end on those steps, with no
     per-step host sync). ``delete_checkpoint``: remove the backup when ``fit`` completes.
+    ``backend``: ``"npz"`` (one file) or ``"orbax"`` (an Orbax checkpoint folder).
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, *, backend="npz"):
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"BackupAndRestore: backup_dir must be a folder path, received {backup_dir!r}.")
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq <= 0):
             raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int, received {save_freq!r}.")
+        if backend not in ("npz", "orbax"):
+            raise ValueError(f"BackupAndRestore: backend must be 'npz' or 'orbax', received {backend!r}.")
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
-
-    @property
-    def path(self) -> str:
-        return os.path.join(self.backup_dir, FILE_NAME)
+        self.store = _NpzStore(self.backup_dir) if backend == "npz" else _OrbaxStore(self.backup_dir)
 
     @property
     def every_steps(self) -> int | None:
@@ -114,22 +192,18 @@ class BackupAndRestore(Callback):
         arrays |= {"step": np.asarray(train.step), "key": np.asarray(train.key)}
         meta = {"format": FORMAT_VERSION, "epoch": point.epoch, "batch": point.batch,
                 "shuffle_seed": list(point.shuffle_seed), "has_metrics": point.metrics is not None}
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        with atomic_write(self.path) as stream:
-            np.savez(stream, **arrays)
+        self.store.write(arrays, meta)
 
     def load(self, like: TrainState, metrics_like) -> ResumePoint | None:
         """The saved point, shaped like ``like`` (the run's current state), or None if there is none."""
-        if not os.path.exists(self.path):
+        if not self.store.exists():
             return None
-        try:
-            stored = read_weights_file(self.path)
-            meta = json.loads(bytes(stored.pop("meta")).decode())
-            step, key = stored.pop("step"), stored.pop("key")
-        except (WeightsFileError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+        stored, meta = self.store.read()
+        if "step" not in stored or "key" not in stored:
+            raise BackupError(f"'{self.store.path}' is not a readable kfunc backup (no step or key); delete it to start afresh.")
+        step, key = stored.pop("step"), stored.pop("key")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-            raise BackupError(f"'{self.path}' has backup format {meta.get('format') if isinstance(meta, dict) else meta!r}; "
+            raise BackupError(f"'{self.store.path}' has backup format {meta.get('format') if isinstance(meta, dict) else meta!r}; "
                               f"this kfunc reads format {FORMAT_VERSION}.")
         where = self.backup_dir
         train = TrainState(
@@ -145,5 +219,5 @@ class BackupAndRestore(Callback):
 
     def on_train_end(self, logs=None):
         """``fit`` completed (it is not called when ``fit`` raises): the backup is no longer needed."""
-        if self.delete_checkpoint and os.path.exists(self.path):
-            os.remove(self.path)
+        if self.delete_checkpoint:
+            self.store.delete()
