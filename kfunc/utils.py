@@ -1,6 +1,7 @@
-"""``kfunc.utils``: seeding and session helpers."""
+"""``kfunc.utils``: seeding, session and plotting helpers."""
 
 from kfunc.naming import reset_names
+from kfunc.plotting import plot_model
 from kfunc.seeding import set_random_seed
 
 
@@ -9,4 +10,4 @@ def clear_session() -> None:
     reset_names()
 
 
-__all__ = ["clear_session", "set_random_seed"]
+__all__ = ["clear_session", "plot_model", "set_random_seed"]

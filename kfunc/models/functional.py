@@ -211,5 +211,13 @@ class Model(TrainingAPI, Layer):
         self._input_leaves(args[0], symbolic=False)
         return self.call(*args, **self._accepted_kwargs(kwargs))
 
+    def to_dot(self, show_shapes=False, show_dtype=False, show_layer_names=True, expand_nested=False,
+               rankdir="TB", dpi=96) -> str:
+        """The graph as Graphviz DOT source text; the arguments are ``kfunc.utils.plot_model``'s."""
+        from kfunc.plotting import model_to_dot
+
+        return model_to_dot(self, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
+                            expand_nested=expand_nested, rankdir=rankdir, dpi=dpi)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, inputs={self.input_names}, outputs={self.output_names}>"
