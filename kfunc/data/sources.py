@@ -27,9 +27,14 @@ from kfunc.data.fit_data import ArrayData, fit_arrays
 SMALL_ROW_BYTES = 512
 
 
+def as_tree(data: ArrayData) -> tuple:
+    """``(inputs, targets, weights)``: the pytree the compiled steps take."""
+    return data.inputs, data.targets, data.weights
+
+
 def device_data(data: ArrayData):
     """``(inputs, targets, weights)`` on the default device."""
-    return jax.device_put((data.inputs, data.targets, data.weights))
+    return jax.device_put(as_tree(data))
 
 
 class ArraySource:
@@ -37,7 +42,8 @@ class ArraySource:
     carry zero weight. ``seed``: a seeding ticket; epoch ``e`` is shuffled by NumPy's generator
     seeded with ``(*seed, e)``, so a run's data order is reproducible and resumable."""
 
-    def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None):
+    def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None,
+                 placement=None):
         self.data = data
         self.count = data.count
         self.batch_size = batch_size
@@ -46,7 +52,9 @@ class ArraySource:
         self.shuffle = shuffle
         self.seed = seed
         leaves = jax.tree_util.tree_leaves((data.inputs, data.targets, data.weights))
-        self.reorder_per_epoch = sum(a.dtype.itemsize * int(np.prod(a.shape[1:])) for a in leaves) <= SMALL_ROW_BYTES
+        self.placement = placement  # a distribution's DataPlacement: the host arranges every epoch
+        row_bytes = sum(a.dtype.itemsize * int(np.prod(a.shape[1:])) for a in leaves)
+        self.reorder_per_epoch = placement is not None or row_bytes <= SMALL_ROW_BYTES
         self._on_device = None
         self._unshuffled = None
 
@@ -71,6 +79,8 @@ class ArraySource:
         order = np.resize(order, total).astype(np.int32)
         if not self.reorder_per_epoch:
             result = (self.on_device, jax.device_put(order))
+        elif self.placement is not None:
+            result = (self.placement.put(as_tree(self.data.take(order)), self.steps), None)
         elif not self.shuffle and total == self.count:
             result = (self.on_device, None)
         else:
@@ -85,8 +95,9 @@ class IterableSource:
 
     seed = (0, 0)  # an iterable keeps its own order: no shuffle seed
 
-    def __init__(self, model, config, iterable, steps_per_epoch: int | None, *, role: str):
+    def __init__(self, model, config, iterable, steps_per_epoch: int | None, *, role: str, placement=None):
         self.model, self.config, self.role = model, config, role
+        self.placement = placement
         self.iterable = iterable
         self.steps = steps_per_epoch
         self._iterator: Iterator | None = None
@@ -147,4 +158,6 @@ class IterableSource:
         if count < self.batch_size:
             pad = np.concatenate([np.arange(count), np.zeros(self.batch_size - count, np.int64)])
             batch = batch.take(pad)
+        if self.placement is not None:
+            return self.placement.put(as_tree(batch), 1), count
         return device_data(batch), count

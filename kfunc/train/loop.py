@@ -16,10 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from kfunc import distribution as distribution_lib
 from kfunc import seeding
 from kfunc.data.arrays import DataError
 from kfunc.data.fit_data import fit_arrays, split_for_validation
 from kfunc.data.sources import ArraySource, IterableSource
+from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.layers.base import Variables
 from kfunc.layers.tree_paths import tree_from_paths
 from kfunc.train import metrics as metrics_lib
@@ -139,12 +141,13 @@ class Trainer:
             size = sum(getattr(leaf, "nbytes", 8) for leaf in jax.tree_util.tree_leaves((params, state, self.opt_state)))
             self.donate_one_step = size <= ONE_STEP_DONATION_BYTES
 
-    def _functions(self, label_shapes: list, *, guard_nan: bool):
-        key = (tuple(label_shapes), guard_nan)
+    def _functions(self, label_shapes: list, *, guard_nan: bool, placement=None):
+        key = (tuple(label_shapes), guard_nan, placement and placement.distribution)
         if key not in self._compiled:
             self._decide_one_step_donation()
             metrics = self._metrics_for(label_shapes)
-            builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan)
+            builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan,
+                                  placement=placement)
             self._compiled[key] = _Compiled(
                 builder,
                 jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
@@ -159,11 +162,30 @@ class Trainer:
         return self._compiled[key]
 
     # ------------------------------------------------------------------ data
-    def _source(self, x, y, sample_weight, class_weight, batch_size, steps, *, shuffle, role):
+    @staticmethod
+    def placement(role: str) -> DataPlacement | None:
+        """How batches are split over devices under the distribution in effect, if any."""
+        current = distribution_lib.distribution()
+        return None if current is None else DataPlacement(current, role)
+
+    def _place(self, placement: DataPlacement | None) -> Variables:
+        """Prepare the optimizer; under a distribution, first put the weights where it wants them
+        and then the optimizer state where its weights are. Returns the model's variables."""
+        shardings = place_weights(self.model, placement.distribution) if placement is not None else None
+        variables = self.model.get_variables()
+        self._prepare_optimizer(variables.params)
+        if shardings is not None:
+            self.opt_state = place_like_weights(self.opt_state, shardings, placement.distribution)
+        return variables
+
+    def _source(self, x, y, sample_weight, class_weight, batch_size, steps, *, shuffle, role, placement=None):
         """Arrays (one, a list or a dict of them) or an iterable of ``(x, y[, sample_weight])`` batches."""
         if _is_array_like(x) or x is None:
             data = fit_arrays(self.model, self.config, x, y, sample_weight, class_weight, role=role)
-            return ArraySource(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps)
+            if placement is not None:
+                placement.distribution.check_batch_size(batch_size, role)
+            return ArraySource(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps,
+                               placement=placement)
         if y is not None or sample_weight is not None or class_weight is not None:
             raise DataError(f"{role}: when x is an iterable of batches, pass y and weights inside it, not as arguments.")
         if not hasattr(x, "__iter__"):
@@ -171,7 +193,7 @@ class Trainer:
                 f"{role}: x must be arrays (one, a list or a dict of them) or an iterable of (x, y) batches, "
                 f"received {type(x).__name__}."
             )
-        return IterableSource(self.model, self.config, x, steps, role=role)
+        return IterableSource(self.model, self.config, x, steps, role=role, placement=placement)
 
     @staticmethod
     def _label_shapes(source) -> list:
@@ -200,16 +222,21 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise DataError(f"fit: epochs must be a non-negative integer, received {epochs!r}.")
         model._build_from_data(x)
-        train_source = self._source(x, y, sample_weight, class_weight, batch_size, steps_per_epoch, shuffle=shuffle, role="fit")
+        placement = self.placement("fit")
+        train_source = self._source(x, y, sample_weight, class_weight, batch_size, steps_per_epoch, shuffle=shuffle,
+                                    role="fit", placement=placement)
         if validation_split and not isinstance(train_source, ArraySource):
             raise DataError("fit: validation_split needs array data; pass validation_data for iterables.")
         val_source = None
         if validation_split:
             train_data, val_data = split_for_validation(train_source.data, validation_split)
-            train_source = ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed, max_steps=steps_per_epoch)
-            val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0))
+            train_source = ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed,
+                                       max_steps=steps_per_epoch, placement=placement)
+            val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0),
+                                     placement=placement)
         elif validation_data is not None:
-            val_source = self._validation_source(validation_data, validation_batch_size or batch_size, validation_steps)
+            val_source = self._validation_source(validation_data, validation_batch_size or batch_size, validation_steps,
+                                                 placement)
         label_shapes = self._label_shapes(train_source)
 
         user_callbacks = list(callbacks or [])
@@ -221,11 +248,10 @@ class Trainer:
         history = History()
         steps = train_source.steps_per_epoch if isinstance(train_source, ArraySource) else steps_per_epoch
         callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        params, state = model.get_variables()
-        snapshot = (params, state, self.opt_state, self.step, self.dropout_key)
+        snapshot = (*model.get_variables(), self.opt_state, self.step, self.dropout_key)
         try:
-            self._prepare_optimizer(params)
-            functions = self._functions(label_shapes, guard_nan=guard_nan)
+            params, _ = self._place(placement)
+            functions = self._functions(label_shapes, guard_nan=guard_nan, placement=placement)
             self.metrics_names = list(functions.builder.log_order)
             backup = next((c for c in user_callbacks if isinstance(c, BackupAndRestore)), None)
             resume = self._restore(backup, functions) if backup is not None else None
@@ -365,13 +391,16 @@ class Trainer:
         self.opt_state, self.step = train.opt_state, train.step
 
     # ------------------------------------------------------------------ evaluate
-    def _validation_source(self, validation_data, batch_size, steps):
+    def _validation_source(self, validation_data, batch_size, steps, placement):
         """``(x, y)`` or ``(x, y, sample_weight)`` arrays, or an iterable of batches."""
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_array_like(validation_data[0]):
             x, y, *weights = validation_data
             data = fit_arrays(self.model, self.config, x, y, weights[0] if weights else None, role="validation_data")
-            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps)
-        return self._source(validation_data, None, None, None, batch_size, steps, shuffle=False, role="validation_data")
+            if placement is not None:
+                placement.distribution.check_batch_size(batch_size, "validation_data")
+            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps, placement=placement)
+        return self._source(validation_data, None, None, None, batch_size, steps, shuffle=False, role="validation_data",
+                            placement=placement)
 
     def _evaluate_source(self, source, params, state, functions):
         """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
@@ -383,13 +412,17 @@ class Trainer:
     def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict):
         batch_size = _positive_int(32 if batch_size is None else batch_size, "evaluate: batch_size")
         self.model._build_from_data(x)
-        source = self._source(x, y, sample_weight, None, batch_size, steps, shuffle=False, role="evaluate")
+        placement = self.placement("evaluate")
+        source = self._source(x, y, sample_weight, None, batch_size, steps, shuffle=False, role="evaluate",
+                              placement=placement)
         label_shapes = self._label_shapes(source)
+        if placement is not None:
+            place_weights(self.model, placement.distribution)
         params, state = self.model.get_variables()
         if self._transformation is None:
             self._prepare_optimizer(params)
         started = time.perf_counter()
-        functions = self._functions(label_shapes, guard_nan=False)
+        functions = self._functions(label_shapes, guard_nan=False, placement=placement)
         logs = functions.logs(self._evaluate_source(source, params, state, functions))
         self.metrics_names = list(logs)
         verbose = 1 if verbose == "auto" else int(verbose)

@@ -75,8 +75,9 @@ class StepBuilder:
     ``labels``: params-shaped tree of ``'trainable'``/``'frozen'``, or None if all are trainable.
     """
 
-    def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool):
+    def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool, placement=None):
         self.model = model
+        self.placement = placement  # a distribution's DataPlacement, or None on one device
         self.config = config
         self.metrics = metrics
         self.transformation = transformation
@@ -188,8 +189,7 @@ class StepBuilder:
 
         return lax.fori_loop(0, n, body, metrics)
 
-    @staticmethod
-    def _batch_at(data, indices, step, count, batch_size: int) -> Batch:
+    def _batch_at(self, data, indices, step, count, batch_size: int) -> Batch:
         """``count``: real samples in the epoch, or None when every batch is full, which makes the
         mask a constant that XLA folds away."""
         first = step * batch_size
@@ -197,4 +197,7 @@ class StepBuilder:
             valid = jnp.ones((batch_size,), jnp.float32)
         else:
             valid = (first + jnp.arange(batch_size) < count).astype(jnp.float32)
+        if self.placement is not None:
+            picked = jax.tree_util.tree_map(lambda a: self.placement.batch(a, step, batch_size), data)
+            return Batch(*picked, valid)
         return rows_of(data, first, batch_size, indices, valid)

@@ -1,0 +1,219 @@
+"""Data-parallel and sharded training on the test session's 4 CPU devices (see conftest), and
+a two-process data-parallel fit over Gloo."""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import kfunc
+from kfunc import distribution as dist
+from kfunc.layers import Dense, Dropout, Embedding, Flatten, Input
+from kfunc.models import Model
+
+pytestmark = pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices (conftest sets XLA_FLAGS)")
+
+
+def _model(seed=1):
+    kfunc.utils.clear_session()
+    kfunc.utils.set_random_seed(seed)
+    inputs = Input((8,))
+    hidden = Dense(16, activation="relu")(inputs)
+    model = Model(inputs, Dense(4, activation="softmax")(hidden))
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data(n=80):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    return x, np.eye(4, dtype="float32")[rng.integers(0, 4, n)]
+
+
+def _spec(array) -> tuple:
+    """The PartitionSpec of ``array`` with one entry per dimension (XLA drops trailing Nones)."""
+    spec = tuple(array.sharding.spec)
+    return spec + (None,) * (array.ndim - len(spec))
+
+
+def _assert_same_weights(a, b, tolerance=1e-6):
+    for left, right in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(left, right, rtol=tolerance, atol=tolerance)
+
+
+def test_data_parallel_fit_equals_one_device():
+    x, y = _data()
+    reference = _model()
+    reference.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 5 steps
+    model = _model()
+    with dist.DataParallel().scope():
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+        predicted = model.predict(x, batch_size=16)
+    _assert_same_weights(model, reference)
+    np.testing.assert_allclose(history.history["loss"], reference.history.history["loss"], rtol=1e-6)
+    expected = reference.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    assert logs == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(predicted, reference.predict(x, batch_size=16), rtol=1e-6, atol=1e-7)
+    kernel = model.layers[1].kernel.value
+    assert kernel.sharding.is_fully_replicated and len(kernel.sharding.device_set) == 4
+
+
+def test_batches_are_split_over_the_batch_axis_without_moving_rows():
+    placement = dist.DataPlacement(dist.DataParallel(), "fit")
+    epoch = np.arange(3 * 8 * 2, dtype=np.float32).reshape(3 * 8, 2)  # 3 batches of 8 rows
+    placed = placement.put(epoch, steps=3)
+    assert _spec(placed) == ("batch", None)
+    assert [shard.data.shape for shard in placed.addressable_shards] == [(6, 2)] * 4
+    for step in range(3):
+        batch = jax.jit(lambda a, s: placement.batch(a, s, 8))(placed, step)
+        np.testing.assert_array_equal(batch, epoch[step * 8:(step + 1) * 8])
+        assert _spec(batch) == ("batch", None)
+    # Device d holds the d-th pair of rows of every batch.
+    np.testing.assert_array_equal(placed.addressable_shards[1].data, epoch[[2, 3, 10, 11, 18, 19]])
+
+
+def test_model_parallel_splits_kernels_and_trains_like_one_device():
+    x, y = _data()
+    reference = _model()
+    reference.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"))
+    layout = dist.LayoutMap(mesh)
+    layout["dense.*kernel"] = (None, "model")
+    model = _model()
+    with dist.ModelParallel(layout_map=layout).scope():
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    _assert_same_weights(model, reference)
+    kernel = model.layers[1].kernel.value
+    assert _spec(kernel) == (None, "model")
+    assert kernel.addressable_shards[0].data.nbytes == kernel.nbytes // 2  # half the kernel per device
+    # The optimizer's moments of that kernel are split the same way.
+    moments = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(model._trainer.opt_state)[0]
+               if jax.tree_util.keystr(path).endswith("['dense']['kernel']")]
+    assert len(moments) == 2 and all(_spec(m) == (None, "model") for m in moments)
+
+
+def test_automatic_layout_splits_the_largest_dimension():
+    mesh = dist.DeviceMesh((1, 4), ("batch", "model"))
+    parallel = dist.ModelParallel(device_mesh=mesh)
+    assert parallel.weight_spec("dense/kernel", (8, 16)) == (None, "model")
+    assert parallel.weight_spec("embedding/embeddings", (100, 6)) == ("model", None)
+    assert parallel.weight_spec("dense/bias", (16,)) == ()
+    assert parallel.weight_spec("dense_1/kernel", (3, 5)) == ()  # nothing divisible: replicated
+
+
+def test_embedding_and_dropout_model_trains_sharded_on_a_2x2_mesh():
+    kfunc.utils.set_random_seed(4)
+    words = Input((6,), dtype="int32")
+    hidden = Dropout(0.2)(Flatten()(Embedding(40, 8)(words)))
+    model = Model(words, Dense(1)(hidden))
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(2).integers(0, 40, (64, 6)).astype("int32")
+    y = np.random.default_rng(3).normal(size=(64, 1)).astype("float32")
+    with dist.ModelParallel(device_mesh=dist.DeviceMesh((2, 2), ("batch", "model"))).scope():
+        history = model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert _spec(model.layers[1].embeddings.value) == ("model", None)
+
+
+def test_iterable_data_is_split_too():
+    x, y = _data(64)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    reference = _model()
+    reference.fit(iter(batches), epochs=1, verbose=0)
+    model = _model()
+    with dist.DataParallel().scope():
+        model.fit(iter(batches), epochs=1, verbose=0)
+    _assert_same_weights(model, reference)
+
+
+def test_pure_functions_run_sharded_under_jit():
+    model = _model()
+    x, _ = _data(16)
+    parallel = dist.DataParallel()
+    dist.place_weights(model, parallel)
+    params, state = model.get_variables()
+    inputs = jax.device_put(x, parallel.batch_sharding(x.ndim))
+    outputs, _ = jax.jit(kfunc.lower(model).apply)(params, state, inputs)
+    assert outputs.sharding.spec[0] == "batch"
+    np.testing.assert_allclose(outputs, model.predict(x), rtol=1e-6, atol=1e-7)
+
+
+def test_clear_errors():
+    with pytest.raises(dist.DistributionError, match=r"batch_size 10 cannot be split evenly over the 4 devices"):
+        with dist.DataParallel().scope():
+            _model().fit(*_data(), batch_size=10, verbose=0)
+    with pytest.raises(dist.DistributionError, match=r"shape \(3, 2\) holds 6 devices, but 4 were given"):
+        dist.DeviceMesh((3, 2), ("batch", "model"))
+    with pytest.raises(dist.DistributionError, match=r"axes \['data'\] are not axes of"):
+        dist.LayoutMap(dist.DeviceMesh((2, 2), ("batch", "model")))["dense.*"] = ("data", None)
+    layout = dist.LayoutMap(dist.DeviceMesh((1, 4), ("batch", "model")))
+    layout["dense/kernel"] = ("model", None)  # 8 input features split 4 ways is fine; 6 is not
+    kfunc.utils.clear_session()
+    inputs = Input((6,))
+    model = Model(inputs, Dense(4)(inputs))
+    model.compile("sgd", "mse")
+    with pytest.raises(dist.DistributionError, match=r"Weight 'dense/kernel' of shape \(6, 4\) cannot be split"):
+        with dist.ModelParallel(layout_map=layout).scope():
+            model.fit(np.zeros((8, 6), "float32"), np.zeros((8, 4), "float32"), verbose=0)
+    assert dist.distribution() is None  # scopes end, even on errors
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import jax
+    process, processes, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    jax.config.update("jax_num_cpu_devices", 2)
+    from kfunc import distribution as dist
+    if processes > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        dist.initialize(f"127.0.0.1:{port}", num_processes=processes, process_id=process)
+    import numpy as np
+    import kfunc
+    from kfunc.layers import Dense, Input
+    from kfunc.models import Model
+    kfunc.utils.set_random_seed(1)
+    inputs = Input((784,))
+    hidden = Dense(64, activation="relu")(Dense(64, activation="relu")(inputs))
+    model = Model(inputs, Dense(10, activation="softmax")(hidden))
+    model.compile("rmsprop", "categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 784)).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, 128)]
+    dist.set_distribution(dist.DataParallel())
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert len(jax.devices()) == 2 * processes
+    np.savez(out, *model.get_weights())
+    """
+)
+
+
+def test_two_processes_train_the_guide_mlp_data_parallel(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
+
+    def start(process, processes, out):
+        return subprocess.Popen([sys.executable, str(script), str(process), str(processes), port, str(tmp_path / out)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    workers = [start(0, 2, "p0.npz"), start(1, 2, "p1.npz")]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=300)
+        assert worker.returncode == 0, output[-3000:]
+    single = start(0, 1, "single.npz")
+    output, _ = single.communicate(timeout=300)
+    assert single.returncode == 0, output[-3000:]
+    first, second, alone = (np.load(tmp_path / name) for name in ("p0.npz", "p1.npz", "single.npz"))
+    for name in first.files:
+        np.testing.assert_array_equal(first[name], second[name])  # both processes hold the same weights
+        np.testing.assert_allclose(first[name], alone[name], rtol=1e-5, atol=1e-6)
