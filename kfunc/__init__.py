@@ -3,7 +3,18 @@
 ``import kfunc as keras`` runs the functional-API guide's code as written.
 """
 
-from kfunc import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from kfunc import (
+    activations,
+    callbacks,
+    export,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
 from kfunc.layers import Input
 from kfunc.layers.base import Variables
 from kfunc.lower import Lowered, lower
@@ -19,6 +30,7 @@ __all__ = [
     "Variables",
     "activations",
     "callbacks",
+    "export",
     "initializers",
     "layers",
     "losses",

@@ -34,6 +34,11 @@ class WeightsError(KfuncError, ValueError):
     """Weights given to ``set_weights`` / ``set_variables`` do not fit the model."""
 
 
+class ExportError(KfuncError, ValueError):
+    """An export file (``kfunc.export``) cannot be written, is missing, truncated or corrupt, or was
+    called with inputs it cannot take."""
+
+
 def describe_layer(layer) -> str:
     """``"Layer 'dense_1' (Dense)"``: how every message names a layer."""
     return f"Layer '{layer.name}' ({type(layer).__name__})"

@@ -219,5 +219,11 @@ class Model(TrainingAPI, Layer):
         return model_to_dot(self, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
                             expand_nested=expand_nested, rankdir=rankdir, dpi=dpi)
 
+    def export(self, path, *, example_inputs=None, params="baked", platforms=None):
+        """Write the inference function to ``path`` with ``jax.export``; see ``kfunc.export.export``."""
+        from kfunc.export import export
+
+        return export(self, path, example_inputs=example_inputs, params=params, platforms=platforms)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, inputs={self.input_names}, outputs={self.output_names}>"
