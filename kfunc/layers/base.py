@@ -400,6 +400,11 @@ class Layer(NodeAccess):
             config["batch_input_shape"] = self._batch_input_shape
         return config
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """The layer ``get_config()`` describes (unbuilt: weights come with the first call)."""
+        return cls(**config)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 

@@ -217,7 +217,7 @@ class BaseConv(Layer):
             "data_format": self.data_format,
             "dilation_rate": self.dilation_rate,
             "groups": self.groups,
-            "activation": activations.name_of(self.activation),
+            "activation": activations.name_of(self.activation) or self.activation,
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,

@@ -48,7 +48,7 @@ class Dense(Layer):
     def get_config(self):
         return super().get_config() | {
             "units": self.units,
-            "activation": activations.name_of(self.activation),
+            "activation": activations.name_of(self.activation) or self.activation,
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
@@ -66,7 +66,7 @@ class Activation(Layer):
         return self.activation(inputs)
 
     def get_config(self):
-        return super().get_config() | {"activation": activations.name_of(self.activation)}
+        return super().get_config() | {"activation": activations.name_of(self.activation) or self.activation}
 
 
 class Dropout(Layer):
@@ -131,6 +131,14 @@ class Lambda(Layer):
                     f"output_shape={self.output_shape_hint} was given (without the batch axis)."
                 )
         return outputs
+
+    def get_config(self):
+        # The function itself: a model file names it by its registered name (kfunc.saving.register).
+        return super().get_config() | {
+            "function": self.function,
+            "output_shape": self.output_shape_hint,
+            "arguments": dict(self.arguments),
+        }
 
 
 class Embedding(Layer):

@@ -75,6 +75,9 @@ class BatchNormalization(Layer):
         return super().get_config() | {
             "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
+            "beta_initializer": self.beta_initializer, "gamma_initializer": self.gamma_initializer,
+            "moving_mean_initializer": self.moving_mean_initializer,
+            "moving_variance_initializer": self.moving_variance_initializer,
         }
 
 
@@ -112,4 +115,7 @@ class LayerNormalization(Layer):
         return out.astype(inputs.dtype)
 
     def get_config(self):
-        return super().get_config() | {"axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+        return super().get_config() | {
+            "axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": self.beta_initializer, "gamma_initializer": self.gamma_initializer,
+        }

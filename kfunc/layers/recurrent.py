@@ -137,8 +137,8 @@ class RNN(Layer):
     def get_config(self):
         return super().get_config() | {
             "units": self.units,
-            "activation": activations.name_of(self.activation),
-            "recurrent_activation": activations.name_of(self.recurrent_activation),
+            "activation": activations.name_of(self.activation) or self.activation,
+            "recurrent_activation": activations.name_of(self.recurrent_activation) or self.recurrent_activation,
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "recurrent_initializer": self.recurrent_initializer,

@@ -60,6 +60,9 @@ class TimeDistributed(Layer):
             )
         return outputs
 
+    def get_config(self):
+        return super().get_config() | {"layer": self.layer}
+
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -135,3 +138,19 @@ class Bidirectional(Layer):
         if self.merge_mode == "ave":
             return (forward + backward) / 2
         return [forward, backward]
+
+    def get_config(self):
+        # The forward layer stands for the wrapped one; from_config takes its "forward_" prefix off.
+        return super().get_config() | {
+            "layer": self.forward_layer,
+            "merge_mode": self.merge_mode,
+            "backward_layer": self.backward_layer,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layer = config.get("layer")
+        if isinstance(layer, Layer) and layer.name.startswith("forward_") and not layer.built:
+            layer.name = layer.name[len("forward_"):]
+        return cls(**config)

@@ -1,6 +1,7 @@
-"""``kfunc.models``: Model and Sequential."""
+"""``kfunc.models``: Model, Sequential and ``load_model``."""
 
 from kfunc.models.functional import Model
 from kfunc.models.sequential import Sequential
+from kfunc.saving.model_file import load_model
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model"]

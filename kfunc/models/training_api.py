@@ -98,6 +98,13 @@ class TrainingAPI:
     def load_weights(self, filepath) -> None:
         weights_lib.load_weights(self, filepath)
 
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Write architecture, weights and (``include_optimizer``) compile settings and optimizer
+        state to one file, atomically; ``kfunc.models.load_model`` reads it back without running code."""
+        from kfunc.saving.model_file import save_model
+
+        save_model(self, filepath, include_optimizer=include_optimizer, overwrite=overwrite)
+
     def _jitted(self, name: str, build):
         """A compiled function cached on the model until its graph changes."""
         cache = self._compiled_cache

@@ -1,1 +1,26 @@
-"""Saving and loading: weights files that cannot carry code, written atomically."""
+"""Saving and loading: weights files and whole-model files that cannot carry code, written
+atomically; the registry through which a file names classes and functions."""
+
+from kfunc.saving.errors import (
+    ModelFileError,
+    RegistrationError,
+    SavedFileError,
+    SavingError,
+    UnknownObjectError,
+    WeightsFileError,
+)
+from kfunc.saving.model_file import load_model, save_model
+from kfunc.saving.registry import register, registered_name
+
+__all__ = [
+    "ModelFileError",
+    "RegistrationError",
+    "SavedFileError",
+    "SavingError",
+    "UnknownObjectError",
+    "WeightsFileError",
+    "load_model",
+    "register",
+    "registered_name",
+    "save_model",
+]

@@ -1,5 +1,6 @@
-"""``save_weights`` / ``load_weights``: a ``.npz`` of arrays keyed by weight path, read with
-``allow_pickle=False`` so a file can never run code, written atomically.
+"""``save_weights`` / ``load_weights``: a ``.npz`` of arrays keyed by weight path, written
+atomically and read by the strict reader of ``kfunc.saving.archive`` (plain numeric arrays only,
+sizes checked before anything is allocated), so a file can never run code or exhaust memory.
 
 Loading matches weights by path (``"dense_1/kernel"``); when no path matches but the file holds
 the same number of weights with the same shapes in the same order (the same architecture built
@@ -8,16 +9,15 @@ again, whose default layer names differ), they are loaded in order, as Keras 2 d
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
-from kfunc.errors import KfuncError, WeightsError
+from kfunc.errors import WeightsError
+from kfunc.saving.archive import open_archive
 from kfunc.saving.atomic import atomic_write
+from kfunc.saving.errors import WeightsFileError
 
-
-class WeightsFileError(KfuncError, ValueError):
-    """A weights file is missing, unreadable, corrupt or holds something other than plain arrays."""
+__all__ = ["WeightsFileError", "load_weights", "read_weights_file", "save_weights"]
 
 
 def save_weights(model, path) -> None:
@@ -30,14 +30,17 @@ def save_weights(model, path) -> None:
 
 
 def read_weights_file(path) -> dict[str, np.ndarray]:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsFileError(f"No weights file at '{path}'.")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
-        raise WeightsFileError(f"'{path}' is not a readable kfunc weights file (.npz of plain arrays): {error}") from None
+    """Every array of the ``.npz`` at ``path`` by key (the member name without ``.npy``); raises
+    ``WeightsFileError`` for a missing, corrupt or refused file."""
+    with open_archive(path, error=WeightsFileError, what="weights file (.npz of plain arrays)") as archive:
+        arrays = {}
+        for name in archive.names:
+            if not name.endswith(".npy"):
+                raise WeightsFileError(
+                    f"The weights file '{os.fspath(path)}': the member {name[:80]!r} is not an .npy array."
+                )
+            arrays[name[: -len(".npy")]] = archive.read_array(name)
+        return arrays
 
 
 def load_weights(model, path) -> None:
