@@ -91,7 +91,7 @@ def export(model, path, *, example_inputs=None, params: str = "baked", platforms
     try:
         function = bytes(exported.serialize())
     except ImportError as error:
-        raise ExportError(f"export needs the 'flatbuffers' package (pip install flatbuffers): {error}") from None
+        raise ExportError(f"export needs the 'flatbuffers' package (pip install 'kfunc[export]'): {error}") from None
 
     weights_tuple = None
     members = {FUNCTION: function}

@@ -1,6 +1,7 @@
 """Data-parallel and sharded training on the test session's 4 CPU devices (see conftest), and
 a two-process data-parallel fit over Gloo."""
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 import kfunc
 from kfunc import distribution as dist
+from kfunc.callbacks import BackupAndRestore, Callback
 from kfunc.layers import Dense, Dropout, Embedding, Flatten, Input
 from kfunc.models import Model
 
@@ -217,3 +219,37 @@ def test_two_processes_train_the_guide_mlp_data_parallel(tmp_path):
     for name in first.files:
         np.testing.assert_array_equal(first[name], second[name])  # both processes hold the same weights
         np.testing.assert_allclose(first[name], alone[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["npz", pytest.param("orbax", marks=pytest.mark.skipif(
+    importlib.util.find_spec("orbax") is None, reason="orbax-checkpoint is not installed"))])
+def test_sharded_training_resumes_from_a_backup(tmp_path, backend):
+    x, y = _data()
+    reference = _model()
+    reference.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"))
+    model = _model()
+    with dist.ModelParallel(device_mesh=mesh).scope():
+        with pytest.raises(Preempted):
+            model.fit(x, y, batch_size=16, epochs=3, verbose=0,
+                      callbacks=[BackupAndRestore(tmp_path, save_freq=7, backend=backend), StopAfter(7)])
+        model = _model()  # a fresh model, as in a new process
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path, backend=backend)])
+    _assert_same_weights(model, reference)
+    assert _spec(model.layers[1].kernel.value) == (None, "model")
+
+
+class Preempted(Exception):
+    pass
+
+
+class StopAfter(Callback):
+    """Raises after ``steps`` training steps, as a preempted job would."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        if int(self.model._trainer.step) >= self.steps:
+            raise Preempted

@@ -17,7 +17,7 @@ from kfunc.errors import ExportError
 from kfunc.layers import LSTM, BatchNormalization, Dense, Embedding, Input
 from kfunc.models import Model, Sequential
 
-pytest.importorskip("flatbuffers", reason="jax.export serialization needs the flatbuffers package")
+import flatbuffers  # noqa: E402,F401  (the test extra installs it; export cannot work without it)
 
 rng = np.random.default_rng(0)
 BATCHES = (3, 17)

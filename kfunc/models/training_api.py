@@ -8,10 +8,11 @@ import jax
 import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
 from kfunc.train.compile_config import make_config
-from kfunc.train.losses import TrainingConfigError
 from kfunc.train.loop import Trainer
+from kfunc.train.losses import TrainingConfigError
 
 
 class TrainingAPI:
@@ -30,8 +31,8 @@ class TrainingAPI:
         ``steps_per_execution``: training steps per compiled dispatch; ``'auto'`` runs a whole epoch
         per dispatch when nothing is displayed and sizes dispatches for a live progress bar
         otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
-        ``None`` (default) decides by measurement: on accelerators always, on CPU only for the small
-        packed state of one-step-per-dispatch training.
+        ``None`` (default) decides by measurement: on accelerators always, on CPU only for
+        one-step-per-dispatch training of a state under 16 MB.
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
@@ -130,6 +131,10 @@ class TrainingAPI:
         forward = self._jitted(
             "predict", lambda: jax.jit(functools.partial(self.apply, training=False))
         )
+        placement = Trainer.placement("predict")
+        if placement is not None:
+            placement.distribution.check_batch_size(batch_size, "predict")
+            place_weights(self, placement.distribution)
         params, state = self.get_variables()
         chunks = []
         for start in range(0, count, batch_size):
@@ -137,6 +142,8 @@ class TrainingAPI:
             short = batch_size - len(batch[0])
             if short:
                 batch = [np.concatenate([b, np.zeros((short,) + b.shape[1:], b.dtype)]) for b in batch]
+            if placement is not None:
+                batch = placement.put(batch, steps=1)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
             chunks.append(outputs)
         leaves_per_chunk = [jax.tree_util.tree_leaves(c) for c in chunks]

@@ -51,10 +51,24 @@ class ResumePoint(NamedTuple):
     metrics: Any
 
 
-def _flat(tree) -> dict[str, np.ndarray]:
-    """``{"['dense']['kernel']": array, ...}``: every leaf under its path, in flatten order."""
+def _flat(tree) -> dict:
+    """``{"['dense']['kernel']": leaf, ...}``: every leaf under its path, in flatten order."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+    return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
+
+
+def _named_arrays(train: TrainState, metrics) -> dict:
+    """Every array of a resume point under its name in the backup (``params['dense']['kernel']``)."""
+    arrays = {f"params{k}": v for k, v in _flat(train.params).items()}
+    arrays |= {f"state{k}": v for k, v in _flat(train.state).items()}
+    arrays |= {f"opt{k}": v for k, v in _flat(train.opt_state).items()}
+    if metrics is not None:
+        arrays |= {f"metrics{k}": v for k, v in _flat(metrics).items()}
+    return arrays | {"step": train.step, "key": train.key}
+
+
+def _dtype(leaf) -> np.dtype:
+    return np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
 def _unflat(stored: dict[str, np.ndarray], prefix: str, like, what: str, directory: str):
@@ -66,8 +80,8 @@ def _unflat(stored: dict[str, np.ndarray], prefix: str, like, what: str, directo
         value = stored.get(name)
         if value is None:
             problems.append(f"{name} missing")
-        elif value.shape != np.shape(leaf) or value.dtype != np.asarray(leaf).dtype:
-            problems.append(f"{name}: expected {np.shape(leaf)} {np.asarray(leaf).dtype}, found {value.shape} {value.dtype}")
+        elif value.shape != np.shape(leaf) or value.dtype != _dtype(leaf):
+            problems.append(f"{name}: expected {np.shape(leaf)} {_dtype(leaf)}, found {value.shape} {value.dtype}")
         values.append(value)
     expected = {prefix + jax.tree_util.keystr(p) for p, _ in paths_and_leaves}
     problems += [f"{n} unexpected" for n in stored if n.startswith(prefix) and n not in expected]
@@ -88,11 +102,12 @@ class _NpzStore:
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
-    def write(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    def write(self, arrays: dict, meta: dict) -> None:
+        arrays = {name: np.asarray(value) for name, value in jax.device_get(arrays).items()}
         with atomic_write(self.path) as stream:
             np.savez(stream, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
-    def read(self) -> tuple[dict[str, np.ndarray], dict]:
+    def read(self, like: dict) -> tuple[dict[str, np.ndarray], dict]:
         try:
             stored = read_weights_file(self.path)
             return stored, json.loads(bytes(stored.pop("meta")).decode())
@@ -105,7 +120,9 @@ class _NpzStore:
 
 
 class _OrbaxStore:
-    """The same arrays and JSON dict in an Orbax ``CheckpointManager`` keeping the latest one."""
+    """The same arrays and JSON dict in an Orbax ``CheckpointManager`` keeping the latest one.
+    Arrays go to Orbax as they are on the devices, sharded or not, and come back with the
+    shardings of the run that restores them (each process writes and reads its own shards)."""
 
     def __init__(self, directory: str):
         try:
@@ -128,7 +145,7 @@ class _OrbaxStore:
     def exists(self) -> bool:
         return os.path.isdir(self.path) and self.manager.latest_step() is not None
 
-    def write(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    def write(self, arrays: dict, meta: dict) -> None:
         # Orbax names files after the keys: store the arrays by position, their paths in the JSON.
         names = list(arrays)
         by_position = {f"a{i}": arrays[n] for i, n in enumerate(names)}
@@ -137,13 +154,22 @@ class _OrbaxStore:
         self.manager.save(int(arrays["step"]), args=args, force=True)
         self.manager.wait_until_finished()
 
-    def read(self) -> tuple[dict[str, np.ndarray], dict]:
+    def read(self, like: dict) -> tuple[dict, dict]:
         step = self.manager.latest_step()
         try:
-            args = self.ocp.args.Composite(arrays=self.ocp.args.StandardRestore(), meta=self.ocp.args.JsonRestore())
-            restored = self.manager.restore(step, args=args)
-            meta = dict(restored["meta"])
-            arrays = {n: np.asarray(restored["arrays"][f"a{i}"]) for i, n in enumerate(meta.pop("names"))}
+            meta = dict(self.manager.restore(step, args=self.ocp.args.Composite(meta=self.ocp.args.JsonRestore()))["meta"])
+            names = meta.pop("names")
+            target = {}
+            for i, name in enumerate(names):
+                leaf = like.get(name)
+                if leaf is not None:
+                    target[f"a{i}"] = jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf),
+                                                           sharding=getattr(leaf, "sharding", None))
+            if len(target) != len(names):  # the backup's names differ from this run's: restore as stored
+                target = None
+            args = self.ocp.args.Composite(arrays=self.ocp.args.StandardRestore(target))
+            restored = self.manager.restore(step, args=args)["arrays"]
+            arrays = {n: restored[f"a{i}"] for i, n in enumerate(names)}
         except Exception as error:  # orbax raises many types for a damaged checkpoint
             raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
         return arrays, meta
@@ -183,13 +209,7 @@ class BackupAndRestore(Callback):
 
     def save(self, point: ResumePoint) -> None:
         """Write ``point`` (fetching it from the device) over the previous backup, atomically."""
-        train = jax.device_get(point.train)
-        arrays = {f"params{k}": v for k, v in _flat(train.params).items()}
-        arrays |= {f"state{k}": v for k, v in _flat(train.state).items()}
-        arrays |= {f"opt{k}": v for k, v in _flat(train.opt_state).items()}
-        if point.metrics is not None:
-            arrays |= {f"metrics{k}": v for k, v in _flat(jax.device_get(point.metrics)).items()}
-        arrays |= {"step": np.asarray(train.step), "key": np.asarray(train.key)}
+        arrays = _named_arrays(point.train, point.metrics)
         meta = {"format": FORMAT_VERSION, "epoch": point.epoch, "batch": point.batch,
                 "shuffle_seed": list(point.shuffle_seed), "has_metrics": point.metrics is not None}
         self.store.write(arrays, meta)
@@ -198,7 +218,7 @@ class BackupAndRestore(Callback):
         """The saved point, shaped like ``like`` (the run's current state), or None if there is none."""
         if not self.store.exists():
             return None
-        stored, meta = self.store.read()
+        stored, meta = self.store.read(_named_arrays(like, metrics_like))
         if "step" not in stored or "key" not in stored:
             raise BackupError(f"'{self.store.path}' is not a readable kfunc backup (no step or key); delete it to start afresh.")
         step, key = stored.pop("step"), stored.pop("key")
@@ -210,8 +230,8 @@ class BackupAndRestore(Callback):
             _unflat(stored, "params", like.params, "weights", where),
             _unflat(stored, "state", like.state, "layer state", where),
             _unflat(stored, "opt", like.opt_state, "optimizer state (compile it with the same optimizer)", where),
-            step.astype(np.asarray(like.step).dtype),
-            key.astype(np.asarray(like.key).dtype),
+            step.astype(_dtype(like.step)),
+            key.astype(_dtype(like.key)),
         )
         metrics = _unflat(stored, "metrics", metrics_like, "metrics (compile it with the same metrics)", where) \
             if meta["has_metrics"] else None

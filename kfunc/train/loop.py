@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
 
 from kfunc import distribution as distribution_lib
 from kfunc import seeding
@@ -255,6 +256,8 @@ class Trainer:
             self.metrics_names = list(functions.builder.log_order)
             backup = next((c for c in user_callbacks if isinstance(c, BackupAndRestore)), None)
             resume = self._restore(backup, functions) if backup is not None else None
+            if resume is not None and placement is not None:
+                self._place(placement)  # the restored weights and optimizer state, where they belong
             if resume is not None:
                 initial_epoch = resume.epoch
                 train_source.seed = resume.shuffle_seed
@@ -372,7 +375,12 @@ class Trainer:
         point = backup.load(like, functions.init_metrics())
         if point is None:
             return None
-        point = point._replace(train=jax.device_put(point.train), metrics=jax.device_put(point.metrics))
+        # Values not placed by a distribution become uncommitted arrays, free to go where the step runs.
+        def free(value):
+            return value if isinstance(getattr(value, "sharding", None), NamedSharding) else jnp.asarray(np.asarray(value))
+
+        point = point._replace(train=jax.tree_util.tree_map(free, point.train),
+                               metrics=jax.tree_util.tree_map(free, point.metrics))
         self._write_back(point.train)
         self.dropout_key = point.train.key
         return point
