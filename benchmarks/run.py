@@ -10,7 +10,8 @@ every system alike; time to first step and peak RSS come from a fresh process pe
     python benchmarks/run.py --only W0,W1 --systems "kfunc fit,jax scan"
 
 Prints a markdown table (steps/s, ratio to the hand-written per-step loop and to the fused
-scan, time to first step, peak RSS) and writes it to benchmarks/last_run.md. ``--quick`` takes
+scan, time to first step, peak RSS), then W4 (graph scaling) and W5 (data parallel on 1, 2, 4
+CPU devices), and writes it all to benchmarks/last_run.md. ``--quick`` takes
 the time to first step in the shared process and leaves out peak RSS.
 """
 
@@ -30,6 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from data_parallel import table as data_parallel_table  # noqa: E402
 
 
 def child_first(workload_name: str, system: str, quick: bool) -> None:
@@ -108,7 +111,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="W0,W1,W1b128,W2,W3,W4")
+    parser.add_argument("--only", default="W0,W1,W1b128,W2,W3,W4,W5")
     parser.add_argument("--systems", default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
@@ -181,6 +184,9 @@ def main() -> None:
         print("\n".join(lines[-len(for_workload):]), flush=True)
     if "W4" in selected:
         lines += ["", *graph_scaling([100, 1000] if args.quick else [100, 1000, 3000], args.quick)]
+    if "W5" in selected:
+        lines += ["", *data_parallel_table(samples=7680 if args.quick else 30720, epochs=2 if args.quick else 3)]
+        print("\n".join(lines[-5:]), flush=True)
     lines += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s"]
     text = "\n".join(lines)
     print("\n" + text)
