@@ -20,8 +20,8 @@ from jax.sharding import NamedSharding
 from kfunc import distribution as distribution_lib
 from kfunc import seeding
 from kfunc.data.arrays import DataError
-from kfunc.data.fit_data import fit_arrays, split_for_validation
-from kfunc.data.sources import ArraySource, IterableSource
+from kfunc.data.fit_data import split_for_validation
+from kfunc.data import sources
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.layers.base import Variables
 from kfunc.layers.tree_paths import tree_from_paths
@@ -40,10 +40,6 @@ def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise DataError(f"{name} must be a positive integer, received {value!r}.")
     return int(value)
-
-
-def _is_array_like(value) -> bool:
-    return hasattr(value, "shape") or isinstance(value, (list, tuple, dict))
 
 
 class _Compiled(NamedTuple):
@@ -179,41 +175,6 @@ class Trainer:
             self.opt_state = place_like_weights(self.opt_state, shardings, placement.distribution)
         return variables
 
-    def _source(self, x, y, sample_weight, class_weight, batch_size, steps, *, shuffle, role, placement=None):
-        """Arrays (one, a list or a dict of them) or an iterable of ``(x, y[, sample_weight])`` batches."""
-        if _is_array_like(x) or x is None:
-            data = fit_arrays(self.model, self.config, x, y, sample_weight, class_weight, role=role)
-            if placement is not None:
-                placement.distribution.check_batch_size(batch_size, role)
-            return ArraySource(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps,
-                               placement=placement)
-        if y is not None or sample_weight is not None or class_weight is not None:
-            raise DataError(f"{role}: when x is an iterable of batches, pass y and weights inside it, not as arguments.")
-        if not hasattr(x, "__iter__"):
-            raise DataError(
-                f"{role}: x must be arrays (one, a list or a dict of them) or an iterable of (x, y) batches, "
-                f"received {type(x).__name__}."
-            )
-        return IterableSource(self.model, self.config, x, steps, role=role, placement=placement)
-
-    @staticmethod
-    def _label_shapes(source) -> list:
-        data = source.data if isinstance(source, ArraySource) else source.peek()
-        return [None if t is None else tuple(t.shape[1:]) for t in data.targets]
-
-    def _dispatches(self, source, epoch: int, first: int = 0):
-        """``(data, indices, start, stop, count, batch_size)`` for each block of steps of one epoch
-        from batch ``first`` on: the rest of the epoch for arrays, one batch at a time for an
-        iterable (whose first ``first`` batches are read and skipped)."""
-        if isinstance(source, ArraySource):
-            data, indices = source.epoch(epoch)
-            count = None if source.count % source.batch_size == 0 else source.count  # None: no padding
-            yield data, indices, first, source.steps_per_epoch, count, source.batch_size
-        else:
-            for position, (data, count) in enumerate(source.epoch_batches()):
-                if position >= first:
-                    yield data, None, 0, 1, count, source.batch_size
-
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
             class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
@@ -224,21 +185,21 @@ class Trainer:
             raise DataError(f"fit: epochs must be a non-negative integer, received {epochs!r}.")
         model._build_from_data(x)
         placement = self.placement("fit")
-        train_source = self._source(x, y, sample_weight, class_weight, batch_size, steps_per_epoch, shuffle=shuffle,
-                                    role="fit", placement=placement)
-        if validation_split and not isinstance(train_source, ArraySource):
+        train_source = sources.make_source(self.model, self.config, x, y, sample_weight, class_weight, batch_size,
+                                           steps_per_epoch, shuffle=shuffle, role="fit", placement=placement)
+        if validation_split and not isinstance(train_source, sources.ArraySource):
             raise DataError("fit: validation_split needs array data; pass validation_data for iterables.")
         val_source = None
         if validation_split:
             train_data, val_data = split_for_validation(train_source.data, validation_split)
-            train_source = ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed,
-                                       max_steps=steps_per_epoch, placement=placement)
-            val_source = ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0),
-                                     placement=placement)
+            train_source = sources.ArraySource(train_data, batch_size, shuffle=shuffle, seed=train_source.seed,
+                                               max_steps=steps_per_epoch, placement=placement)
+            val_source = sources.ArraySource(val_data, validation_batch_size or batch_size, shuffle=False, seed=(0, 0),
+                                             placement=placement)
         elif validation_data is not None:
-            val_source = self._validation_source(validation_data, validation_batch_size or batch_size, validation_steps,
-                                                 placement)
-        label_shapes = self._label_shapes(train_source)
+            val_source = sources.validation_source(self.model, self.config, validation_data,
+                                                   validation_batch_size or batch_size, validation_steps, placement)
+        label_shapes = sources.label_shapes(train_source)
 
         user_callbacks = list(callbacks or [])
         guard_nan = terminate_on_nan or any(getattr(c, "guards_nan", False) for c in user_callbacks)
@@ -247,7 +208,7 @@ class Trainer:
         # fit is dispatched at once and the logs are fetched at the end.
         host_each_epoch = bool(user_callbacks) or verbose > 0 or guard_nan
         history = History()
-        steps = train_source.steps_per_epoch if isinstance(train_source, ArraySource) else steps_per_epoch
+        steps = train_source.steps_per_epoch if isinstance(train_source, sources.ArraySource) else steps_per_epoch
         callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
         snapshot = (*model.get_variables(), self.opt_state, self.step, self.dropout_key)
         try:
@@ -320,7 +281,7 @@ class Trainer:
         ``run_step``: steps of the run before this call. Returns ``(carry, steps_done)``."""
         carry = Carry(train, functions.init_metrics() if metrics is None else metrics, jnp.zeros((), bool))
         done = first
-        for data, indices, start, available, count, size in self._dispatches(source, epoch, first):
+        for data, indices, start, available, count, size in sources.dispatches(source, epoch, first):
             if planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
                 carry = self._one_step_per_dispatch(functions, carry, data, indices, available, count, size)
                 done += available
@@ -399,21 +360,10 @@ class Trainer:
         self.opt_state, self.step = train.opt_state, train.step
 
     # ------------------------------------------------------------------ evaluate
-    def _validation_source(self, validation_data, batch_size, steps, placement):
-        """``(x, y)`` or ``(x, y, sample_weight)`` arrays, or an iterable of batches."""
-        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_array_like(validation_data[0]):
-            x, y, *weights = validation_data
-            data = fit_arrays(self.model, self.config, x, y, weights[0] if weights else None, role="validation_data")
-            if placement is not None:
-                placement.distribution.check_batch_size(batch_size, "validation_data")
-            return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps, placement=placement)
-        return self._source(validation_data, None, None, None, batch_size, steps, shuffle=False, role="validation_data",
-                            placement=placement)
-
     def _evaluate_source(self, source, params, state, functions):
         """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
         metrics = functions.init_metrics()
-        for data, indices, start, stop, count, size in self._dispatches(source, 0):
+        for data, indices, start, stop, count, size in sources.dispatches(source, 0):
             metrics = functions.run_eval(metrics, params, state, data, indices, start, stop - start, count, batch_size=size)
         return metrics
 
@@ -421,9 +371,9 @@ class Trainer:
         batch_size = _positive_int(32 if batch_size is None else batch_size, "evaluate: batch_size")
         self.model._build_from_data(x)
         placement = self.placement("evaluate")
-        source = self._source(x, y, sample_weight, None, batch_size, steps, shuffle=False, role="evaluate",
-                              placement=placement)
-        label_shapes = self._label_shapes(source)
+        source = sources.make_source(self.model, self.config, x, y, sample_weight, None, batch_size, steps, shuffle=False,
+                             role="evaluate", placement=placement)
+        label_shapes = sources.label_shapes(source)
         if placement is not None:
             place_weights(self.model, placement.distribution)
         params, state = self.model.get_variables()
@@ -435,7 +385,7 @@ class Trainer:
         self.metrics_names = list(logs)
         verbose = 1 if verbose == "auto" else int(verbose)
         if verbose:
-            total = source.steps_per_epoch if isinstance(source, ArraySource) else None
+            total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else None
             progress = Progress(total, verbose)
             progress.start = started
             progress.finish(total or 0, logs)
