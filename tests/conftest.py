@@ -11,6 +11,11 @@ import pytest  # noqa: E402
 
 import kfunc  # noqa: E402
 
+# Accelerators multiply float32 at reduced (TF32-like) precision by default; the tests compare
+# numbers against NumPy and Keras at float32 precision.
+if jax.default_backend() != "cpu":
+    jax.config.update("jax_default_matmul_precision", "highest")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_names():
