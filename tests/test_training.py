@@ -192,7 +192,7 @@ def test_non_finite_loss_stops_before_the_bad_update():
     assert int(model._trainer.step) == 2
     reference.fit(x[:32], y[:32], batch_size=16, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(reference.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # bitwise on CPU; a GPU may round the last bit
 
 
 def test_set_random_seed_repeats_init_shuffling_and_dropout_bitwise():
