@@ -90,11 +90,16 @@ class Variable:
         return self._value
 
     def _first_value(self) -> jax.Array:
-        """The owned value, drawn from this weight's seeding ticket (on the host when possible)."""
-        if getattr(self.initializer, "supports_numpy", False):
-            generator = seeding.generator_from_ticket(self._ticket)
-            return jnp.asarray(self.initial_value(generator))
-        return self.initial_value(seeding.key_from_ticket(self._ticket))
+        """The owned value, drawn from this weight's seeding ticket (on the host when possible).
+
+        Computed eagerly even when first read inside a trace (a sublayer built lazily in its
+        parent's ``call`` during shape inference), so a tracer is never stored as the value.
+        """
+        with jax.ensure_compile_time_eval():
+            if getattr(self.initializer, "supports_numpy", False):
+                generator = seeding.generator_from_ticket(self._ticket)
+                return jnp.asarray(self.initial_value(generator))
+            return self.initial_value(seeding.key_from_ticket(self._ticket))
 
     def assign(self, value) -> None:
         """Set the value: recorded as a state update inside a pure call, stored otherwise."""
