@@ -1,4 +1,4 @@
-"""Data-parallel and sharded training on the test session's 4 CPU devices (see conftest), and
+"""Data-parallel and sharded training on the test session's 4 CPU devices (see conftest), on 8 in a fresh process, and
 a two-process data-parallel fit over Gloo."""
 
 import importlib.util
@@ -253,3 +253,49 @@ class StopAfter(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if int(self.model._trainer.step) >= self.steps:
             raise Preempted
+
+
+EIGHT_DEVICES = textwrap.dedent(
+    """
+    import jax
+    jax.config.update("jax_num_cpu_devices", 8)
+    import numpy as np
+    import kfunc
+    from kfunc import distribution as dist
+    from kfunc.layers import Dense, Input
+    from kfunc.models import Model
+
+    def model():
+        kfunc.utils.clear_session()
+        kfunc.utils.set_random_seed(1)
+        inputs = Input((8,))
+        outputs = Dense(4, activation="softmax")(Dense(16, activation="relu")(inputs))
+        built = Model(inputs, outputs)
+        built.compile("adam", "categorical_crossentropy")
+        return built
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = np.eye(4, dtype="float32")[rng.integers(0, 4, 64)]
+    reference = model()
+    reference.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    for parallel in (dist.DataParallel(), dist.ModelParallel(device_mesh=dist.DeviceMesh((2, 4), ("batch", "model")))):
+        trained = model()
+        with parallel.scope():
+            trained.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        for a, b in zip(trained.get_weights(), reference.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        kernel = trained.layers[1].kernel.value
+        assert len(kernel.sharding.device_set) == 8
+    print("ok", len(jax.devices()))
+    """
+)
+
+
+def test_eight_devices_in_a_fresh_process(tmp_path):
+    script = tmp_path / "eight.py"
+    script.write_text(EIGHT_DEVICES)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok 8")
