@@ -16,6 +16,7 @@ import kfunc as keras
 from kfunc.errors import ExportError
 from kfunc.layers import LSTM, BatchNormalization, Dense, Embedding, Input
 from kfunc.models import Model, Sequential
+from test_guide import headline_model as guide_headline_model
 
 import flatbuffers  # noqa: E402,F401  (the test extra installs it; export cannot work without it)
 
@@ -34,16 +35,7 @@ def mlp():
 
 def headline_model():
     """The guide's two-input, two-output model, small."""
-    main_input = Input(shape=(12,), dtype="int32", name="main_input")
-    x = Embedding(output_dim=8, input_dim=50, input_length=12)(main_input)
-    lstm_out = LSTM(6)(x)
-    auxiliary_output = Dense(1, activation="sigmoid", name="aux_output")(lstm_out)
-    auxiliary_input = Input(shape=(5,), name="aux_input")
-    x = keras.layers.concatenate([lstm_out, auxiliary_input])
-    x = Dense(16, activation="relu")(x)
-    x = Dense(16, activation="relu")(x)
-    main_output = Dense(1, activation="sigmoid", name="main_output")(x)
-    return Model(inputs=[main_input, auxiliary_input], outputs=[main_output, auxiliary_output])
+    return guide_headline_model(words=12, vocabulary=50, embedding=8, units=6, hidden=(16, 16))
 
 
 def batchnorm_model():

@@ -68,16 +68,16 @@ def test_section2_time_distributed_model():
     np.testing.assert_allclose(video.predict(frames), per_step, rtol=1e-5, atol=1e-6)
 
 
-def headline_model():
-    main_input = Input(shape=(100,), dtype="int32", name="main_input")
-    x = Embedding(output_dim=512, input_dim=10000, input_length=100)(main_input)
-    lstm_out = LSTM(32)(x)
+def headline_model(words=100, vocabulary=10000, embedding=512, units=32, hidden=(64, 64, 64)):
+    """The guide's two-input, two-output model; other tests build it smaller."""
+    main_input = Input(shape=(words,), dtype="int32", name="main_input")
+    x = Embedding(output_dim=embedding, input_dim=vocabulary, input_length=words)(main_input)
+    lstm_out = LSTM(units)(x)
     auxiliary_output = Dense(1, activation="sigmoid", name="aux_output")(lstm_out)
     auxiliary_input = Input(shape=(5,), name="aux_input")
     x = keras.layers.concatenate([lstm_out, auxiliary_input])
-    x = Dense(64, activation="relu")(x)
-    x = Dense(64, activation="relu")(x)
-    x = Dense(64, activation="relu")(x)
+    for width in hidden:
+        x = Dense(width, activation="relu")(x)
     main_output = Dense(1, activation="sigmoid", name="main_output")(x)
     return Model(inputs=[main_input, auxiliary_input], outputs=[main_output, auxiliary_output])
 

@@ -8,24 +8,17 @@ import optax
 import pytest
 
 import kfunc
-from kfunc.layers import LSTM, Dense, Dropout, Embedding, Input, concatenate
+from kfunc.layers import Dense, Dropout, Input
 from kfunc.models import Model
 from kfunc.testing import count_compilations
 from kfunc.train.callbacks import Callback
+from test_guide import headline_model as guide_headline_model
 
 rng = np.random.default_rng(7)
 
 
 def headline_model(words=12, vocabulary=40):
-    main_input = Input(shape=(words,), dtype="int32", name="main_input")
-    x = Embedding(output_dim=8, input_dim=vocabulary, input_length=words)(main_input)
-    lstm_out = LSTM(6)(x)
-    auxiliary_output = Dense(1, activation="sigmoid", name="aux_output")(lstm_out)
-    auxiliary_input = Input(shape=(5,), name="aux_input")
-    x = concatenate([lstm_out, auxiliary_input])
-    x = Dense(16, activation="relu")(x)
-    main_output = Dense(1, activation="sigmoid", name="main_output")(x)
-    return Model(inputs=[main_input, auxiliary_input], outputs=[main_output, auxiliary_output])
+    return guide_headline_model(words, vocabulary, embedding=8, units=6, hidden=(16,))
 
 
 def headline_data(n=96, words=12, vocabulary=40):
