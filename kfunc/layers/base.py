@@ -276,9 +276,24 @@ class Layer(NodeAccess):
     def build(self, input_shape) -> None:
         """Declare weights for inputs of ``input_shape`` (a tuple, or a list of tuples)."""
 
-    def _build_from(self, input_shape) -> None:
-        self.build(input_shape)
+    def _build_from(self, input_shape, other_shapes: dict | None = None) -> None:
+        self.build(input_shape, **(other_shapes or {}))
         self.built = True
+
+    def _other_build_shapes(self, args: tuple, kwargs: dict) -> dict:
+        """Shapes for ``build``'s parameters after the first that are named ``<argument>_shape``
+        (Keras 3's convention: ``build(query_shape, value_shape, key_shape=None)`` receives the
+        shapes of ``call(query, value, key=None)``'s arguments); empty for most layers."""
+        wanted = _build_shape_parameters(type(self))
+        if not wanted:
+            return {}
+        names = _call_argument_names(type(self))
+        given = dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
+        return {
+            parameter: self._shapes_of(given[parameter[: -len("_shape")]], batch_none=False)
+            for parameter in wanted
+            if given.get(parameter[: -len("_shape")]) is not None
+        }
 
     def check_input_shapes(self, input_shapes, input_dtypes) -> None:
         """Raise a clear error when inputs don't fit; default: check ``self.input_spec``."""
@@ -340,7 +355,7 @@ class Layer(NodeAccess):
         self._input_leaves(inputs, symbolic=True)
         shapes = self._shapes_of(inputs, batch_none=False)
         if not self.built:
-            self._build_from(shapes)
+            self._build_from(shapes, self._other_build_shapes(args, kwargs))
         self.check_input_shapes(shapes, self._dtypes_of(inputs))
         structs = infer_outputs(self, args, kwargs)
         node_index = len(self._inbound_nodes)
@@ -369,7 +384,7 @@ class Layer(NodeAccess):
         inputs = args[0]
         self._input_leaves(inputs, symbolic=False)
         if not self.built:
-            self._build_from(self._shapes_of(inputs, batch_none=False))
+            self._build_from(self._shapes_of(inputs, batch_none=False), self._other_build_shapes(args, kwargs))
         self.check_input_shapes(self._shapes_of(inputs, batch_none=True), self._dtypes_of(inputs))
         if self._autocast:
             inputs = jax.tree_util.tree_map(self._autocast_one, inputs)
@@ -432,3 +447,14 @@ def _call_parameters(cls: type) -> tuple[frozenset, bool]:
         )
         cached = _PARAMETER_CACHE[cls] = (names, takes_any)
     return cached
+
+
+def _build_shape_parameters(cls: type) -> tuple[str, ...]:
+    """``build``'s parameters after ``input_shape`` whose names end in ``_shape``."""
+    parameters = list(inspect.signature(cls.build).parameters.values())[2:]
+    return tuple(p.name for p in parameters if p.name.endswith("_shape"))
+
+
+def _call_argument_names(cls: type) -> list[str]:
+    """``call``'s parameter names, ``self`` left out, in order."""
+    return list(inspect.signature(cls.call).parameters)[1:]
