@@ -6,17 +6,20 @@
 from kfunc import (
     activations,
     callbacks,
+    constraints,
     export,
     initializers,
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     optimizers,
+    regularizers,
     utils,
 )
 from kfunc.layers import Input
-from kfunc.layers.base import Variables
+from kfunc.layers.weights_api import Variables
 from kfunc.lower import Lowered, lower
 from kfunc.models import Model, Sequential
 
@@ -30,13 +33,16 @@ __all__ = [
     "Variables",
     "activations",
     "callbacks",
+    "constraints",
     "export",
     "initializers",
     "layers",
     "losses",
     "lower",
     "metrics",
+    "mixed_precision",
     "models",
     "optimizers",
+    "regularizers",
     "utils",
 ]

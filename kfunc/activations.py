@@ -41,7 +41,8 @@ def softmax(x):
 
 
 def log_softmax(x):
-    return jax.nn.log_softmax(x, axis=-1)
+    """Log-softmax over the last axis; like ``softmax``, in float32 when ``x`` is lower precision."""
+    return jax.nn.log_softmax(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axis=-1).astype(x.dtype)
 
 
 ACTIVATIONS: dict[str, Callable] = {

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from kfunc.errors import LayerConfigError
-from kfunc.layers.base import Layer, Variables
+from kfunc.layers.base import Layer
+from kfunc.layers.weights_api import Variables
 
 
 class Lowered(NamedTuple):

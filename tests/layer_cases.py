@@ -28,6 +28,9 @@ class LayerCase(NamedTuple):
     function of the input arrays, batch included) gives the expected output instead.
     ``training``: run the layer in training mode (BatchNormalization's batch statistics).
     ``int_high``: exclusive upper bound of integer inputs (Embedding's ``input_dim``).
+    ``spread_inputs``: call the layer as ``layer(*inputs)`` (MultiHeadAttention's query, value,
+    key) rather than on the list.
+    ``call_kwargs``: keyword arguments of every call (``return_attention_scores=True``).
     """
 
     id: str
@@ -40,6 +43,8 @@ class LayerCase(NamedTuple):
     training: bool = False
     reference: Callable | None = None
     int_high: int | None = None
+    spread_inputs: bool = False
+    call_kwargs: dict | None = None
 
     @property
     def multi_input(self) -> bool:
@@ -49,6 +54,14 @@ class LayerCase(NamedTuple):
     def shapes(self) -> list[tuple]:
         """The input shapes as a list (one entry for single-input layers)."""
         return list(self.input_shapes) if self.multi_input else [self.input_shapes]
+
+    def call(self, function, inputs, **kwargs):
+        """``function`` (a layer, its ``apply`` with the weights bound, ...) called on ``inputs`` (a
+        list for multi-input cases) the way this case calls its layer, with ``call_kwargs``."""
+        kwargs = {**(self.call_kwargs or {}), **kwargs}
+        if self.spread_inputs:
+            return function(*inputs, **kwargs)
+        return function(inputs, **kwargs)
 
 
 def _keras_layers():
@@ -93,6 +106,12 @@ CASES: list[LayerCase] = [
     case("dense_tanh_rank3", lambda L: L.Dense(4, activation="tanh"), (2, 5)),
     case("dense_softmax", lambda L: L.Dense(4, activation="softmax"), (5,)),
     case("dense_sigmoid_rank4", lambda L: L.Dense(2, activation="sigmoid"), (2, 3, 4)),
+    case(
+        "dense_regularized_constrained",
+        lambda L: L.Dense(3, kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer="l2",
+                          kernel_constraint="max_norm", bias_constraint="non_neg"),
+        (5,),
+    ),
     *[case(f"activation_{name}", lambda L, n=name: L.Activation(n), (2, 4)) for name in ACTIVATION_NAMES],
     case("dropout_inference", lambda L: L.Dropout(0.5), (6,)),
     _lambda_case("lambda_square", lambda x: x * x + 1.0, (4,), lambda x: x * x + 1.0),
@@ -111,6 +130,8 @@ CASES: list[LayerCase] = [
     ),
     case("embedding", lambda L: L.Embedding(10, 4), (5,), dtype="int32", int_high=10),
     case("embedding_rank2_ids", lambda L: L.Embedding(7, 3), (2, 3), dtype="int32", int_high=7),
+    case("embedding_mask_zero", lambda L: L.Embedding(7, 3, mask_zero=True), (4,), dtype="int32", int_high=7),
+    case("masking", lambda L: L.Masking(mask_value=0.5), (4, 3)),
     # ------------------------------------------------------------------ reshaping
     case("flatten", lambda L: L.Flatten(), (2, 3, 2)),
     case("flatten_channels_first", lambda L: L.Flatten(data_format="channels_first"), (2, 3, 4)),
@@ -203,6 +224,32 @@ CASES: list[LayerCase] = [
         lambda L: L.Conv2DTranspose(3, 3, strides=2, data_format="channels_first"),
         (2, 3, 4),
     ),
+    case("conv3d_dilated", lambda L: L.Conv3D(3, 2, dilation_rate=(2, 1, 1)), (4, 4, 4, 2)),
+    case("conv2d_transpose_dilated_same", lambda L: L.Conv2DTranspose(3, 3, dilation_rate=2, padding="same"), (4, 4, 2)),
+    # Depthwise and separable (kfunc/layers/conv_depthwise.py); unlike Conv*, strides and
+    # dilation_rate may both exceed 1.
+    case("depthwise_conv1d_dilated_no_bias", lambda L: L.DepthwiseConv1D(3, dilation_rate=2, use_bias=False), (9, 3)),
+    case("depthwise_conv2d_multiplier2", lambda L: L.DepthwiseConv2D(3, depth_multiplier=2), (6, 6, 3)),
+    case(
+        "depthwise_conv2d_same_strides2_dilated",
+        lambda L: L.DepthwiseConv2D((3, 2), strides=2, dilation_rate=2, padding="same"),
+        (7, 8, 3),
+    ),
+    case(
+        "depthwise_conv2d_channels_first_relu",
+        lambda L: L.DepthwiseConv2D(3, padding="same", data_format="channels_first", activation="relu"),
+        (3, 5, 5),
+    ),
+    case(
+        "separable_conv1d_channels_first_dilated",
+        lambda L: L.SeparableConv1D(4, 3, data_format="channels_first", dilation_rate=2),
+        (3, 9),
+    ),
+    case(
+        "separable_conv2d_same_strides2_multiplier2",
+        lambda L: L.SeparableConv2D(4, 3, strides=2, padding="same", depth_multiplier=2),
+        (7, 7, 3),
+    ),
     # ------------------------------------------------------------------ pooling
     case("max_pooling1d", lambda L: L.MaxPooling1D(), (7, 3)),
     case("max_pooling1d_same_strides", lambda L: L.MaxPooling1D(3, strides=2, padding="same"), (7, 3)),
@@ -258,6 +305,12 @@ CASES: list[LayerCase] = [
     ),
     case("gru_reset_before_sequences", lambda L: L.GRU(3, reset_after=False, return_sequences=True), SEQ),
     case("lstm", lambda L: L.LSTM(3), SEQ),
+    case(
+        "lstm_regularized_constrained",
+        lambda L: L.LSTM(3, recurrent_regularizer="l2", kernel_regularizer="l1", recurrent_constraint="unit_norm",
+                         bias_constraint="non_neg"),
+        SEQ,
+    ),
     case("lstm_sequences_state", lambda L: L.LSTM(3, return_sequences=True, return_state=True), SEQ),
     case(
         "lstm_backwards_state_no_bias_relu",
@@ -309,6 +362,23 @@ CASES: list[LayerCase] = [
         lambda L: L.LayerNormalization(axis=[1, 2], center=False, epsilon=1e-5),
         (3, 4),
     ),
+    case("group_norm_images", lambda L: L.GroupNormalization(groups=2), (3, 3, 4)),
+    case(
+        "group_norm_instance_axis1_no_center",
+        lambda L: L.GroupNormalization(groups=-1, axis=1, center=False, epsilon=1e-5),
+        (2, 3, 3),
+    ),
+    # ------------------------------------------------------------------ noise (regularization.py)
+    # Identity at inference, here; training-mode statistics are in test_new_layers.py.
+    case("spatial_dropout1d_inference", lambda L: L.SpatialDropout1D(0.5), (5, 3)),
+    case(
+        "spatial_dropout2d_channels_first_inference",
+        lambda L: L.SpatialDropout2D(0.5, data_format="channels_first"),
+        (2, 3, 3),
+    ),
+    case("spatial_dropout3d_inference", lambda L: L.SpatialDropout3D(0.5, seed=3), (2, 2, 2, 2)),
+    case("gaussian_noise_inference", lambda L: L.GaussianNoise(0.3), (4,)),
+    case("gaussian_dropout_inference", lambda L: L.GaussianDropout(0.3), (4,)),
     # ------------------------------------------------------------------ merging
     case("add", lambda L: L.Add(), [(4,), (4,)]),
     case("add_three_rank3", lambda L: L.Add(), [(2, 4), (2, 4), (2, 4)]),
@@ -324,6 +394,30 @@ CASES: list[LayerCase] = [
     case("dot_vectors_normalize", lambda L: L.Dot(axes=1, normalize=True), [(4,), (4,)]),
     case("dot_axes_pair", lambda L: L.Dot(axes=(1, 2)), [(3, 4), (2, 3)]),
     case("dot_last_axes_normalize", lambda L: L.Dot(axes=-1, normalize=True), [(3, 4), (2, 4)]),
+    # ------------------------------------------------------------------ attention
+    # MultiHeadAttention is called as layer(query, value, key); masks: tests/test_attention.py.
+    case("multi_head_attention", lambda L: L.MultiHeadAttention(2, 3), [(4, 6), (5, 6)], spread_inputs=True),
+    case(
+        "multi_head_attention_key_gate_causal_scores",
+        lambda L: L.MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 3), use_gate=True),
+        [(4, 6), (4, 5), (4, 3)],
+        spread_inputs=True,
+        call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
+    ),
+    case(
+        "multi_head_attention_axes2_no_bias",
+        lambda L: L.MultiHeadAttention(2, 2, use_bias=False, attention_axes=(2,)),
+        [(2, 3, 4), (2, 5, 4)],
+        spread_inputs=True,
+    ),
+    case("attention_dot", lambda L: L.Attention(), [(4, 5), (6, 5)]),
+    case(
+        "attention_concat_scale_key_causal_scores",
+        lambda L: L.Attention(use_scale=True, score_mode="concat"),
+        [(4, 5), (4, 3), (4, 5)],
+        call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
+    ),
+    case("additive_attention_key", lambda L: L.AdditiveAttention(), [(4, 5), (6, 3), (6, 5)]),
 ]
 
 

@@ -175,3 +175,9 @@ def test_frozen_layer_weights_are_non_trainable():
     assert [w.path for w in model.non_trainable_weights] == ["frozen/kernel", "frozen/bias"]
     model.trainable = False
     assert model.trainable_weights == [] and len(model.non_trainable_weights) == 4
+
+
+def test_an_unbuilt_sequential_called_on_an_input_builds_and_adds_one_node():
+    model = kfunc.Sequential([kfunc.layers.Dense(3)])
+    outputs = model(kfunc.Input((4,)))
+    assert outputs.shape == (None, 3) and model.built

@@ -92,13 +92,15 @@ def prepared(request) -> Prepared:
     kfunc.utils.set_random_seed(0)
     layer = case.make_kfunc()
     symbolic_inputs = [kfunc.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
-    symbolic_outputs = layer(symbolic_inputs if case.multi_input else symbolic_inputs[0])
+    symbolic_outputs = case.call(layer, symbolic_inputs if case.multi_input else symbolic_inputs[0])
     rng = _rng(case)
     weights = _random_weights(layer, rng)
     layer.set_weights(weights)
     params, state = layer.get_variables()
     inputs = _random_inputs(case, rng)
-    apply = functools.partial(layer.apply, training=case.training)
+
+    def apply(params, state, inputs):
+        return case.call(functools.partial(layer.apply, params, state, training=case.training), inputs)
 
     # The scalar whose gradient test c checks: the outputs weighted by fixed random numbers (a plain
     # sum has zero gradient through a softmax or a training-mode BatchNorm's gamma, which would hide
@@ -184,7 +186,9 @@ def _assert_trees_close(actual, expected, *, rtol, atol, what):
 
 def test_jit_equals_eager(prepared: Prepared):
     p = prepared
-    eager_outputs, eager_state = p.layer.apply(p.params, p.state, p.inputs, training=p.case.training)
+    eager_outputs, eager_state = p.case.call(
+        functools.partial(p.layer.apply, p.params, p.state, training=p.case.training), p.inputs
+    )
     _assert_trees_close(p.jit_outputs, eager_outputs, rtol=1e-6, atol=1e-6, what="jit vs eager apply")
     _assert_trees_close(p.jit_state, eager_state, rtol=1e-6, atol=1e-6, what="jit vs eager new_state")
     if not p.case.training:
@@ -217,22 +221,24 @@ def test_gradients_are_finite(prepared: Prepared):
 
 
 # ---------------------------------------------------------------------- d. numbers vs Keras
-def _zeros_initializer(shape, dtype=None):
-    return np.zeros(shape, dtype)
-
-
 def _skip_keras_initializers(keras, keras_layer) -> None:
     """Let the Keras layer start from NumPy zeros instead of its random initializers.
 
     ``set_weights`` overwrites every weight right after the build; drawing them first would only
     compile Keras's random initializers once per weight shape (about half a second each on 2 CPU
-    cores), which would dominate this file's run time.
+    cores), which would dominate this file's run time. The zeros are an ``Initializer`` because
+    MultiHeadAttention copies its initializers with ``from_config`` for its sublayers.
     """
+
+    class NumpyZeros(keras.initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            return np.zeros(shape, dtype)
+
     flatten = getattr(keras_layer, "_flatten_layers", None)  # private: without it, only slower
     for layer in flatten(include_self=True, recursive=True) if flatten else []:
         for name, value in list(vars(layer).items()):
             if isinstance(value, keras.initializers.Initializer):
-                setattr(layer, name, _zeros_initializer)
+                setattr(layer, name, NumpyZeros())
 
 
 def _keras_outputs(p: Prepared):
@@ -242,17 +248,21 @@ def _keras_outputs(p: Prepared):
     keras_layer = case.make_keras()
     _skip_keras_initializers(keras, keras_layer)
     keras_inputs = [keras.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
-    keras_layer(keras_inputs if case.multi_input else keras_inputs[0])
+    case.call(keras_layer, keras_inputs if case.multi_input else keras_inputs[0])
     keras_layer.set_weights(p.weights)
     inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)
     if case.training:
         # Eager, so that Keras updates its moving statistics in place, as one training step would.
-        outputs = keras_layer(inputs, training=True)
+        outputs = case.call(keras_layer, inputs, training=True)
     else:
         # Keras's functional call, jitted: one compilation instead of one per operation.
         trainable = [v.value for v in keras_layer.trainable_variables]
         non_trainable = [v.value for v in keras_layer.non_trainable_variables]
-        outputs, _ = jax.jit(keras_layer.stateless_call)(trainable, non_trainable, inputs)
+
+        def stateless(trainable, non_trainable, inputs):
+            return case.call(functools.partial(keras_layer.stateless_call, trainable, non_trainable), inputs)
+
+        outputs, _ = jax.jit(stateless)(trainable, non_trainable, inputs)
     return keras_layer, jax.tree_util.tree_map(np.asarray, outputs)
 
 

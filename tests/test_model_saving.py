@@ -365,7 +365,7 @@ def _case_model(case: LayerCase):
     if isinstance(layer, L.Lambda):
         register(f"layer_cases>{case.id}")(layer.function)
     inputs = [kfunc.Input(shape=shape, dtype=case.dtype) for shape in case.shapes]
-    outputs = layer(inputs if case.multi_input else inputs[0])
+    outputs = case.call(layer, inputs if case.multi_input else inputs[0])
     return Model(inputs, outputs, name=f"case_{case.id}")
 
 

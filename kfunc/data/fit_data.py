@@ -76,7 +76,11 @@ def check_target(array: np.ndarray, tensor, loss, output_name: str) -> np.ndarra
 
     if _is_sparse(loss):
         sparse_shape = out_shape[:-1]
-        if shape == sparse_shape or shape == sparse_shape + (1,):
+
+        def fits_sparse(candidate):
+            return len(candidate) == len(sparse_shape) and all(o is None or c == o for c, o in zip(candidate, sparse_shape))
+
+        if fits_sparse(shape) or (shape[-1:] == (1,) and fits_sparse(shape[:-1])):
             if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
                 raise DataError(f"Labels of output '{output_name}' must be integer class indices for sparse_categorical_crossentropy.")
             return array.astype(np.int32)

@@ -16,6 +16,7 @@ import numpy as np
 
 from kfunc.errors import KfuncError, LayerInputError, describe_layer
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
+from kfunc.layers import added_losses
 from kfunc.layers.variable import bind
 
 _MAX_RANK = 16
@@ -51,7 +52,8 @@ def _evaluate(layer, args, kwargs, to_struct):
         for position, value in zip(positions, traced, strict=True):
             filled[position] = value
         call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, filled)
-        with bind(variables, variable_values):
+        # Losses added while shapes are inferred are abstract values: collected here and dropped.
+        with bind(variables, variable_values), added_losses.collecting():
             return layer._call_arrays(call_args, call_kwargs)
 
     return jax.eval_shape(run, variable_structs, structs)

@@ -21,18 +21,24 @@ def run_graph(
     input_tensors: Sequence[SymbolicTensor],
     input_values: Sequence,
     output_structure,
-    call_node: Callable[[int, Node, tuple, dict], object],
+    call_node: Callable[[int, Node, tuple, dict, dict], tuple],
+    input_masks: Sequence | None = None,
 ):
-    """Evaluate ``output_structure`` given values for ``input_tensors``.
+    """Evaluate ``output_structure`` given values (and optional masks) for ``input_tensors``.
 
-    ``call_node(position, node, args, kwargs)`` computes one node, where ``args``/``kwargs`` are the
-    node's call arguments with symbolic tensors replaced by values; it returns the call's result
-    (a value or a structure of values shaped like ``node.output_structure``).
+    ``call_node(position, node, args, kwargs, masks)`` computes one node, where ``args``/``kwargs``
+    are the node's call arguments with symbolic tensors replaced by values and ``masks`` maps every
+    tensor computed so far to its mask (or None); it returns ``(result, output_masks)``: the call's
+    result (a value or a structure shaped like ``node.output_structure``) and a list of masks
+    aligned with ``node.outputs``. Returns ``(outputs, output_masks)`` in ``output_structure``.
     """
     values: dict[SymbolicTensor, object] = dict(zip(input_tensors, input_values, strict=True))
+    masks: dict[SymbolicTensor, object] = dict(
+        zip(input_tensors, input_masks if input_masks is not None else [None] * len(input_tensors), strict=True)
+    )
     for position, node in enumerate(plan.nodes):
         args, kwargs = node.substitute(values)
-        result = call_node(position, node, args, kwargs)
+        result, output_masks = call_node(position, node, args, kwargs, masks)
         leaves = jax.tree_util.tree_leaves(result)
         if len(leaves) != len(node.outputs):
             raise RuntimeError(
@@ -41,4 +47,8 @@ def run_graph(
                 "the same structure every time."
             )
         values.update(zip(node.outputs, leaves, strict=True))
-    return replace_symbolic(output_structure, values.__getitem__)
+        masks.update(zip(node.outputs, output_masks, strict=True))
+    outputs = replace_symbolic(output_structure, values.__getitem__)
+    # Masks may be None, which pytrees treat as empty: map over the tensors, not the masks.
+    output_masks = jax.tree_util.tree_map(lambda t: masks[t], output_structure, is_leaf=lambda x: isinstance(x, SymbolicTensor))
+    return outputs, output_masks

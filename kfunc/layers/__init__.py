@@ -1,10 +1,13 @@
 """``kfunc.layers``: every layer class and the merge functions, with Keras's names."""
 
+from kfunc.layers.attention import AdditiveAttention, Attention
 from kfunc.layers.base import Layer
 from kfunc.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D
+from kfunc.layers.conv_depthwise import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from kfunc.layers.core import Activation, Dense, Dropout, Embedding, Lambda
 from kfunc.layers.input import Input, InputLayer
 from kfunc.layers.input_spec import InputSpec
+from kfunc.layers.masking import Masking
 from kfunc.layers.merge import (
     Add,
     Average,
@@ -23,7 +26,8 @@ from kfunc.layers.merge import (
     multiply,
     subtract,
 )
-from kfunc.layers.normalization import BatchNormalization, LayerNormalization
+from kfunc.layers.multi_head_attention import MultiHeadAttention
+from kfunc.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from kfunc.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -39,6 +43,13 @@ from kfunc.layers.pooling import (
     MaxPooling3D,
 )
 from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from kfunc.layers.regularization import (
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from kfunc.layers.reshape import (
     Cropping1D,
     Cropping2D,
@@ -57,6 +68,8 @@ from kfunc.layers.wrappers import Bidirectional, TimeDistributed
 
 # Keras's short aliases.
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
 AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D

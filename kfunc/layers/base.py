@@ -13,45 +13,35 @@ arguments only and composes with ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
 from __future__ import annotations
 
 import inspect
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from kfunc import initializers as initializers_lib
-from kfunc import naming
+from kfunc import mixed_precision, naming
+from kfunc import regularizers as regularizers_lib
 from kfunc.errors import (
     LayerConfigError,
     LayerInputTypeError,
-    WeightsError,
     describe_layer,
     describe_value,
 )
 from kfunc.graph.infer import infer_outputs
 from kfunc.graph.node import Node, flatten_symbolic
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
+from kfunc.layers import added_losses
+from kfunc.layers.autocast import autocast
 from kfunc.layers.node_api import NodeAccess
-from kfunc.layers.tree_paths import get_path, tree_from_paths
+from kfunc.layers.tree_paths import get_path
 from kfunc.layers.variable import Variable, bind
-
-
-class Variables(NamedTuple):
-    """A model's weights as two nested dicts keyed by layer name, then weight name.
-
-    ``params``: trainable weights (kernels, biases), what gradients are taken with respect to.
-    ``state``: non-trainable weights (BatchNorm's moving statistics), returned updated by ``apply``.
-    """
-
-    params: dict
-    state: dict
+from kfunc.layers.weights_api import WeightsAPI
 
 
 def _is_array(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (str, bytes))
 
 
-class Layer(NodeAccess):
+class Layer(NodeAccess, WeightsAPI):
     """Base class of every layer (and of ``Model``).
 
     Subclasses define ``build(input_shape)`` (declare weights with ``add_weight``) and
@@ -62,6 +52,7 @@ class Layer(NodeAccess):
     uses_key = False
     is_input_layer = False
     _autocast = True
+    activity_regularizer = None  # a penalty on each output, divided by the batch size (Keras)
 
     def __init__(
         self,
@@ -73,6 +64,7 @@ class Layer(NodeAccess):
         batch_input_shape=None,
         batch_size: int | None = None,
         input_dim: int | None = None,
+        activity_regularizer=None,
         **unknown,
     ):
         object.__setattr__(self, "_sublayer_slots", {})
@@ -85,7 +77,14 @@ class Layer(NodeAccess):
                 "the spelling against the Keras documentation of this layer."
             )
         self.trainable = bool(trainable)
-        self.dtype = jnp.dtype(dtype if dtype is not None else jnp.float32)
+        self.activity_regularizer = regularizers_lib.get(activity_regularizer)
+        try:
+            self._dtype_policy = mixed_precision.get(dtype)
+        except mixed_precision.PolicyError as error:
+            raise LayerConfigError(
+                f"{describe_layer(self)}: dtype={dtype!r} is not a dtype or a dtype policy; pass a policy "
+                "name such as 'mixed_bfloat16' or 'float32', a dtype, or a DTypePolicy."
+            ) from error
         self.built = False
         self._own_variables: list[Variable] = []
         self._inbound_nodes: list[Node] = []
@@ -95,6 +94,26 @@ class Layer(NodeAccess):
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape is not None else None
         self.input_spec = None
+
+    # ------------------------------------------------------------------ dtypes
+    @property
+    def dtype_policy(self) -> mixed_precision.DTypePolicy:
+        """The layer's ``DTypePolicy``: its ``dtype=`` argument, or the global policy at creation."""
+        return self._dtype_policy
+
+    @property
+    def dtype(self):
+        """The dtype weights are stored in (Keras's alias of ``variable_dtype``)."""
+        return jnp.dtype(self._dtype_policy.variable_dtype)
+
+    @property
+    def variable_dtype(self):
+        return jnp.dtype(self._dtype_policy.variable_dtype)
+
+    @property
+    def compute_dtype(self):
+        """The dtype of the computation: floating inputs are cast to it before ``call``."""
+        return jnp.dtype(self._dtype_policy.compute_dtype)
 
     # ------------------------------------------------------------------ sublayers
     def __setattr__(self, name, value):
@@ -116,161 +135,36 @@ class Layer(NodeAccess):
             found.extend(value if isinstance(value, (list, tuple)) else [value])
         return found
 
-    # ------------------------------------------------------------------ weights
-    def add_weight(
-        self,
-        name: str,
-        shape,
-        initializer="glorot_uniform",
-        *,
-        trainable: bool = True,
-        dtype=None,
-    ) -> Variable:
-        """Declare a weight of ``shape``; returns the ``Variable`` (usable as an array in ``call``)."""
-        if any(v.name == name for v in self._own_variables):
-            raise LayerConfigError(f"{describe_layer(self)} already has a weight named '{name}'.")
-        variable = Variable(
-            name,
-            shape,
-            dtype if dtype is not None else self.dtype,
-            initializers_lib.get(initializer),
-            trainable=trainable,
-            owner_name=self.name,
-        )
-        self._own_variables.append(variable)
-        return variable
+    # ------------------------------------------------------------------ added losses
+    def add_loss(self, loss) -> None:
+        """Add a scalar ``loss`` (computed in ``call`` from its inputs or weights) to the training
+        loss of the model this layer runs in; ``layer.losses`` lists it after an eager call."""
+        added_losses.add_loss(self, loss)
 
     @property
-    def weights(self) -> list[Variable]:
-        """All weights in Keras's order: own trainable, own non-trainable, then sublayers'."""
-        ordered = [v for v in self._own_variables if v.trainable]
-        ordered += [v for v in self._own_variables if not v.trainable]
-        seen = {id(v) for v in ordered}
-        for layer in self.sublayers:
-            for variable in layer.weights:
-                if id(variable) not in seen:
-                    seen.add(id(variable))
-                    ordered.append(variable)
-        return ordered
+    def losses(self) -> list:
+        """Keras's ``layer.losses``: scalars added by the most recent eager call on arrays
+        (``add_loss``, activity regularizers; this layer's and the layers' inside it), then each
+        regularized trainable weight's penalty at its current value."""
+        return added_losses.layer_losses(self)
 
-    @property
-    def trainable_weights(self) -> list[Variable]:
-        """Weights the optimizer updates: none if the layer (or a parent) is frozen."""
-        if not self.trainable:
-            return []
-        found = [v for v in self._own_variables if v.trainable]
-        seen = {id(v) for v in found}
-        for layer in self.sublayers:
-            for variable in layer.trainable_weights:
-                if id(variable) not in seen:
-                    seen.add(id(variable))
-                    found.append(variable)
-        return found
-
-    @property
-    def non_trainable_weights(self) -> list[Variable]:
-        trainable = {id(v) for v in self.trainable_weights}
-        return [v for v in self.weights if id(v) not in trainable]
-
-    variables = weights
-
-    def get_weights(self) -> list[np.ndarray]:
-        """The weights' values as NumPy arrays, in ``self.weights`` order (Keras's)."""
-        return [v.numpy() for v in self.weights]
-
-    def set_weights(self, weights) -> None:
-        """Set every weight from a list in ``self.weights`` order; shapes must match exactly."""
-        variables = self.weights
-        weights = list(weights)
-        if len(weights) != len(variables):
-            raise WeightsError(
-                f"{describe_layer(self)} has {len(variables)} weights "
-                f"{[v.path for v in variables]}, but set_weights received {len(weights)} arrays."
-            )
-        mismatched = [
-            f"{v.path}: expected {v.shape}, received {tuple(np.shape(w))}"
-            for v, w in zip(variables, weights, strict=True)
-            if tuple(np.shape(w)) != v.shape
-        ]
-        if mismatched:
-            raise WeightsError(f"{describe_layer(self)}: set_weights shape mismatch for " + "; ".join(mismatched) + ".")
-        for variable, value in zip(variables, weights, strict=True):
-            variable.set_value(value)
-
-    def count_params(self) -> int:
-        return int(sum(v.size for v in self.weights))
-
-    # ------------------------------------------------------------------ pure functions
-    def variable_paths(self) -> list[tuple[Variable, tuple[str, ...]]]:
-        """Each weight once, with its path in the params/state trees, e.g. ``("dense", "kernel")``.
-
-        A weight reachable along several paths (a layer shared by two nested models) is stored
-        at the first one, in ``weights`` order.
-        """
-        pairs: list[tuple[Variable, tuple[str, ...]]] = []
-        seen: set[int] = set()
-        stack: list[tuple[Layer, tuple[str, ...]]] = [(self, ())]
-        while stack:
-            layer, prefix = stack.pop()
-            for variable in [v for v in layer._own_variables if v.trainable] + [
-                v for v in layer._own_variables if not v.trainable
-            ]:
-                if id(variable) not in seen:
-                    seen.add(id(variable))
-                    pairs.append((variable, prefix + (variable.name,)))
-            stack.extend((sub, prefix + (sub.name,)) for sub in reversed(layer.sublayers))
-        return pairs
-
-    def _require_built(self, what: str) -> None:
-        if not self.built:
-            raise LayerConfigError(
-                f"{describe_layer(self)} has no weights yet, so {what} is not possible: call it on an "
-                "Input (or arrays) first, or call build(input_shape)."
-            )
-
-    def init(self, key: jax.Array) -> Variables:
-        """Fresh weights drawn with ``key`` (``fold_in(key, i)`` for the i-th weight), computed by
-        one compiled function per set of weights."""
-        self._require_built("init(key)")
-        pairs = self.variable_paths()
-        signature = tuple(id(v) for v, _ in pairs)
-        cached = self.__dict__.get("_init_cache")
-        if cached is None or cached[0] != signature:
-
-            def draw(key):
-                values = [v.initial_value(jax.random.fold_in(key, i)) for i, (v, _) in enumerate(pairs)]
-                return self._to_variables(pairs, values)
-
-            cached = self._init_cache = (signature, jax.jit(draw))
-        return cached[1](key)
-
-    def get_variables(self) -> Variables:
-        """The layer's current weights as ``Variables(params, state)`` pytrees."""
-        pairs = self.variable_paths()
-        return self._to_variables(pairs, [v.value for v, _ in pairs])
-
-    def set_variables(self, variables: Variables) -> None:
-        """Store ``Variables(params, state)`` (e.g. after training with the pure functions)."""
-        params, state = variables
-        for variable, path in self.variable_paths():
-            variable.set_value(get_path(params if variable.trainable else state, path, self))
-
-    @staticmethod
-    def _to_variables(pairs, values) -> Variables:
-        params = tree_from_paths([(p, x) for (v, p), x in zip(pairs, values, strict=True) if v.trainable])
-        state = tree_from_paths([(p, x) for (v, p), x in zip(pairs, values, strict=True) if not v.trainable])
-        return Variables(params, state)
-
-    def apply(self, params: dict, state: dict, *args, training: bool = False, key=None, **kwargs):
-        """Pure call: ``(outputs, new_state)`` from weights given as pytrees and array inputs."""
+    def apply(self, params: dict, state: dict, *args, training: bool = False, key=None, return_masks: bool = False,
+              **kwargs):
+        """Pure call: ``(outputs, new_state)`` from weights given as pytrees and array inputs;
+        ``(outputs, new_state, output_masks)`` with ``return_masks`` (None where an output has no mask)."""
         self._require_built("apply")
         pairs = self.variable_paths()
         values = [get_path(params if v.trainable else state, p, self) for v, p in pairs]
         variables = [v for v, _ in pairs]
-        with bind(variables, values) as binding:
-            outputs = self._call_arrays(args, dict(kwargs, training=training, key=key))
+        call_kwargs = dict(kwargs, training=training, key=key)
+        with bind(variables, values) as binding, added_losses.pure_call():
+            if return_masks:
+                outputs, masks = self._masked_call(args, call_kwargs, kwargs.get("mask"))
+            else:
+                outputs = self._call_arrays(args, call_kwargs)
         updated = [binding.updates.get(v, x) for v, x in zip(variables, values, strict=True)]
-        return outputs, self._to_variables(pairs, updated).state
+        new_state = self._to_variables(pairs, updated).state
+        return (outputs, new_state, masks) if return_masks else (outputs, new_state)
 
     # ------------------------------------------------------------------ building
     def build(self, input_shape) -> None:
@@ -310,6 +204,35 @@ class Layer(NodeAccess):
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs, ...).")
 
+    # ------------------------------------------------------------------ masks
+    @property
+    def supports_masking(self) -> bool:
+        """Whether the layer passes masks on (``compute_mask``); True for layers that define
+        ``compute_mask`` or set ``self.supports_masking = True``, as in Keras 3."""
+        explicit = self.__dict__.get("_supports_masking")
+        if explicit is not None:
+            return explicit
+        return type(self).compute_mask is not Layer.compute_mask or type(self)._passes_masks
+
+    @supports_masking.setter
+    def supports_masking(self, value: bool) -> None:
+        self.__dict__["_supports_masking"] = bool(value)
+
+    _passes_masks = False  # built-in layers that keep the timesteps set this instead of the property
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output, ``(batch, timesteps)`` booleans or None, given the inputs and
+        their mask; by default the input mask, unchanged."""
+        return mask
+
+    def _masked_call(self, args: tuple, kwargs: dict, previous_mask):
+        """``(outputs, output_masks)`` of one call on arrays; ``kwargs`` already hold the masks
+        ``call`` receives (see ``kfunc.graph.masks``)."""
+        outputs = self._call_arrays(args, kwargs)
+        if not self.supports_masking:
+            return outputs, None
+        return outputs, self.compute_mask(args[0], previous_mask)
+
     def __call__(self, *args, **kwargs):
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
@@ -317,7 +240,8 @@ class Layer(NodeAccess):
             raise LayerInputTypeError(f"{describe_layer(self)} was called without inputs.")
         if flatten_symbolic((args, kwargs)):
             return self._call_symbolic(args, kwargs)
-        return self._call_arrays(args, kwargs)
+        with added_losses.eager_call(self):
+            return self._call_arrays(args, kwargs)
 
     def _input_leaves(self, inputs, *, symbolic: bool) -> list:
         leaves = jax.tree_util.tree_leaves(inputs, is_leaf=lambda x: is_symbolic(x) or x is None)
@@ -388,12 +312,20 @@ class Layer(NodeAccess):
         self.check_input_shapes(self._shapes_of(inputs, batch_none=True), self._dtypes_of(inputs))
         if self._autocast:
             inputs = jax.tree_util.tree_map(self._autocast_one, inputs)
-        return self.call(inputs, *args[1:], **self._accepted_kwargs(kwargs))
+        # Under a mixed policy the weights read in the compute dtype while `call` runs; otherwise
+        # as stored, also when an enclosing mixed layer's scope is open.
+        policy = self._dtype_policy
+        with autocast(jnp.dtype(policy.compute_dtype) if policy.is_mixed else None):
+            outputs = self.call(inputs, *args[1:], **self._accepted_kwargs(kwargs))
+        if self.activity_regularizer is not None:
+            added_losses.add_activity_loss(self, outputs)
+        return outputs
 
     def _autocast_one(self, x):
+        """A floating input cast to the compute dtype; any other input unchanged."""
         dtype = getattr(x, "dtype", None)
-        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype != self.dtype:
-            return jnp.asarray(x, self.dtype)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype != self.compute_dtype:
+            return jnp.asarray(x, self.compute_dtype)
         return x
 
     def _accepted_kwargs(self, kwargs: dict) -> dict:
@@ -410,9 +342,11 @@ class Layer(NodeAccess):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype_policy.name}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = self.activity_regularizer
         return config
 
     @classmethod

@@ -3,6 +3,8 @@
 ``channels_last`` inputs are ``(batch, *spatial, channels)``; kernels are
 ``(*kernel_size, in_channels // groups, filters)`` and, for transposed convolutions,
 ``(*kernel_size, filters, in_channels)``, as in Keras, so weights move between the two.
+``ConvWindow`` holds what they share with the depthwise and separable convolutions
+(``conv_depthwise.py``): the window's arguments, padding, ``channels_first``, bias and activation.
 
 Two lowerings compute the same convolution. ``"xla"``: ``lax.conv_general_dilated``. ``"patches"``
 (im2col): one strided slice of the padded input per kernel offset, concatenated, then one matrix
@@ -27,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from kfunc import activations
+from kfunc import activations, constraints, regularizers
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
@@ -78,24 +80,37 @@ def convolve_with_patches(inputs, kernel, strides, dilation, pairs):
     return result.reshape((batch,) + result.shape[2:])
 
 
-def _patches_product(inputs, kernel, strides, dilation, pairs):
-    rank = kernel.ndim - 2
-    padded = jnp.pad(inputs, [(0, 0), *pairs, (0, 0)])
+def window_slices(padded, window, strides, dilation) -> list:
+    """What each kernel offset sees: for ``padded (batch, *spatial, channels)`` (already padded),
+    one strided slice ``(batch, *out_spatial, channels)`` per offset of a ``window``-sized kernel,
+    in the row-major order of the kernel's leading axes (the order of ``kernel.reshape(-1, ...)``)."""
     sizes = padded.shape[1:-1]
-    outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(sizes, kernel.shape[:rank], dilation, strides, strict=True)]
+    outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(sizes, window, dilation, strides, strict=True)]
     slices = []
-    for offsets in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+    for offsets in itertools.product(*(range(k) for k in window)):
         starts = [o * d for o, d in zip(offsets, dilation, strict=True)]
         limits = [start + (out - 1) * s + 1 for start, out, s in zip(starts, outputs, strides, strict=True)]
         slices.append(lax.slice(padded, [0, *starts, 0], [padded.shape[0], *limits, padded.shape[-1]], [1, *strides, 1]))
+    return slices
+
+
+def _patches_product(inputs, kernel, strides, dilation, pairs):
+    rank = kernel.ndim - 2
+    padded = jnp.pad(inputs, [(0, 0), *pairs, (0, 0)])
+    slices = window_slices(padded, kernel.shape[:rank], strides, dilation)
     patches = slices[0] if len(slices) == 1 else jnp.concatenate(slices, axis=-1)
     return patches @ kernel.reshape(-1, kernel.shape[-1])
 
 
-def use_patches(groups: int, spatial_sizes) -> bool:
-    if LOWERING == "xla" or groups != 1 or not all(isinstance(n, int) for n in spatial_sizes):
+def prefer_patches(spatial_sizes) -> bool:
+    """Whether to lower by slicing windows (``window_slices``) rather than with XLA's convolution."""
+    if LOWERING == "xla" or not all(isinstance(n, int) for n in spatial_sizes):
         return False
     return LOWERING == "patches" or jax.default_backend() == "cpu"
+
+
+def use_patches(groups: int, spatial_sizes) -> bool:
+    return groups == 1 and prefer_patches(spatial_sizes)
 
 
 def dimension_numbers(rank: int, data_format: str) -> tuple[str, str, str]:
@@ -109,39 +124,121 @@ def check_data_format(data_format, layer_class: str) -> str:
     return checks.one_of(data_format or "channels_last", ("channels_last", "channels_first"), "data_format", layer_class)
 
 
-class BaseConv(Layer):
-    """Shared by the convolutions; ``rank`` is the number of spatial axes."""
+class ConvWindow(Layer):
+    """What every convolution shares (the regular, transposed, depthwise and separable ones): a
+    window (``kernel_size``, ``strides``, ``dilation_rate``, ``padding``) slid over the spatial
+    axes of ``(batch, *spatial, channels)`` inputs (``(batch, channels, *spatial)`` for
+    ``channels_first``), then ``self.bias`` (set by ``build``, or ``None``) and the activation.
+    ``rank`` is the number of spatial axes."""
 
     rank = 2
     transposed = False
     paddings = ("valid", "same")
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
-                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+    def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 activation=None, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         n = self.rank
-        self.filters = checks.positive_int(filters, "filters", cls)
         self.kernel_size = checks.int_tuple(kernel_size, n, "kernel_size", cls)
         self.strides = checks.int_tuple(strides, n, "strides", cls)
         self.padding = checks.one_of(padding, self.paddings, "padding", cls)
         self.data_format = check_data_format(data_format, cls)
         self.dilation_rate = checks.int_tuple(dilation_rate, n, "dilation_rate", cls)
-        self.groups = checks.positive_int(groups, "groups", cls)
-        if self.filters % self.groups:
-            raise LayerConfigError(f"{cls}: filters ({self.filters}) must be divisible by groups ({self.groups}).")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise LayerConfigError(f"{cls}: strides > 1 cannot be combined with dilation_rate > 1.")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
         self.input_spec = InputSpec(ndim=n + 2)
 
     @property
     def channel_axis(self) -> int:
         return 1 if self.data_format == "channels_first" else -1
+
+    def spatial_sizes(self, shape) -> tuple:
+        """The spatial sizes of an input of ``shape`` (batch included)."""
+        return tuple(shape[2:] if self.data_format == "channels_first" else shape[1:-1])
+
+    def check_input_shapes(self, input_shapes, input_dtypes):
+        super().check_input_shapes(input_shapes, input_dtypes)
+        if self.transposed or self.padding != "valid" or not isinstance(input_shapes, tuple):
+            return
+        spatial = self.spatial_sizes(input_shapes)
+        for axis, (size, k, d) in enumerate(zip(spatial, self.kernel_size, self.dilation_rate, strict=True)):
+            span = (k - 1) * d + 1
+            if isinstance(size, int) and size < span:
+                raise LayerInputError(
+                    f"{describe_layer(self)}: spatial axis {axis} of the input has size {size}, smaller than the "
+                    f"kernel's extent {span} (kernel_size={self.kernel_size}, padding='valid'), in input shape "
+                    f"{input_shapes}. Use padding='same' or a larger input."
+                )
+
+    def on_channels_last(self, function, inputs):
+        """``function`` of ``(batch, *spatial, channels)`` arrays, applied to inputs of this data_format."""
+        if self.data_format != "channels_first":
+            return function(inputs)
+        return jnp.moveaxis(function(jnp.moveaxis(inputs, 1, -1)), -1, 1)
+
+    def window_padding(self, spatial) -> list[tuple[int, int]]:
+        return padding_pairs(spatial, self.kernel_size, self.strides, self.dilation_rate, self.padding)
+
+    def xla_convolve(self, inputs, kernel, groups: int = 1):
+        """XLA's convolution of inputs with ``kernel (*kernel_size, in_channels // groups, out_channels)``."""
+        if self.padding == "same":
+            padding = "SAME"
+        else:
+            padding = self.window_padding((None,) * self.rank)
+        return lax.conv_general_dilated(
+            inputs,
+            kernel,
+            window_strides=self.strides,
+            padding=padding,
+            rhs_dilation=self.dilation_rate,
+            dimension_numbers=dimension_numbers(self.rank, self.data_format),
+            feature_group_count=groups,
+        )
+
+    def add_bias_and_activate(self, outputs):
+        if self.bias is not None:
+            bias = self.bias.value
+            if self.data_format == "channels_first":
+                bias = bias.reshape((-1,) + (1,) * self.rank)
+            outputs = outputs + bias
+        return self.activation(outputs)
+
+    def window_config(self) -> dict:
+        """The config entries of the arguments ``ConvWindow.__init__`` takes."""
+        return {
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activations.name_of(self.activation) or self.activation,
+            "use_bias": self.use_bias,
+        }
+
+
+class BaseConv(ConvWindow):
+    """Shared by the regular and transposed convolutions: ``filters`` outputs, one ``kernel``."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        cls = type(self).__name__
+        self.filters = checks.positive_int(filters, "filters", cls)
+        self.groups = checks.positive_int(groups, "groups", cls)
+        if self.filters % self.groups:
+            raise LayerConfigError(f"{cls}: filters ({self.filters}) must be divisible by groups ({self.groups}).")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise LayerConfigError(f"{cls}: strides > 1 cannot be combined with dilation_rate > 1.")
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
 
     def build(self, input_shape):
         channels = checks.known_size(input_shape[self.channel_axis], "channel axis", self, input_shape)
@@ -154,59 +251,27 @@ class BaseConv(Layer):
             shape = self.kernel_size + (self.filters, channels)
         else:
             shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.input_spec = InputSpec(
             ndim=self.rank + 2,
             axes={self.channel_axis: channels},
             hint=f"The kernel was built for {channels} input channels: use a new layer for other inputs.",
         )
 
-    def check_input_shapes(self, input_shapes, input_dtypes):
-        super().check_input_shapes(input_shapes, input_dtypes)
-        if self.transposed or self.padding != "valid" or not isinstance(input_shapes, tuple):
-            return
-        spatial = input_shapes[2:] if self.data_format == "channels_first" else input_shapes[1:-1]
-        for axis, (size, k, d) in enumerate(zip(spatial, self.kernel_size, self.dilation_rate, strict=True)):
-            span = (k - 1) * d + 1
-            if isinstance(size, int) and size < span:
-                raise LayerInputError(
-                    f"{describe_layer(self)}: spatial axis {axis} of the input has size {size}, smaller than the "
-                    f"kernel's extent {span} (kernel_size={self.kernel_size}, padding='valid'), in input shape "
-                    f"{input_shapes}. Use padding='same' or a larger input."
-                )
-
     def convolve(self, inputs, kernel):
-        channels_first = self.data_format == "channels_first"
-        spatial = inputs.shape[2:] if channels_first else inputs.shape[1:-1]
+        spatial = self.spatial_sizes(inputs.shape)
         if use_patches(self.groups, spatial):
-            pairs = padding_pairs(spatial, self.kernel_size, self.strides, self.dilation_rate, self.padding)
-            if channels_first:
-                inputs = jnp.moveaxis(inputs, 1, -1)
-            outputs = convolve_with_patches(inputs, kernel, self.strides, self.dilation_rate, pairs)
-            return jnp.moveaxis(outputs, -1, 1) if channels_first else outputs
-        if self.padding == "same":
-            padding = "SAME"
-        else:
-            padding = padding_pairs((None,) * self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding)
-        return lax.conv_general_dilated(
-            inputs,
-            kernel,
-            window_strides=self.strides,
-            padding=padding,
-            rhs_dilation=self.dilation_rate,
-            dimension_numbers=dimension_numbers(self.rank, self.data_format),
-            feature_group_count=self.groups,
-        )
+            pairs = self.window_padding(spatial)
+            return self.on_channels_last(
+                lambda x: convolve_with_patches(x, kernel, self.strides, self.dilation_rate, pairs), inputs
+            )
+        return self.xla_convolve(inputs, kernel, self.groups)
 
     def call(self, inputs):
-        outputs = self.convolve(inputs, self.kernel.value)
-        if self.bias is not None:
-            bias = self.bias.value
-            if self.data_format == "channels_first":
-                bias = bias.reshape((-1,) + (1,) * self.rank)
-            outputs = outputs + bias
-        return self.activation(outputs)
+        return self.add_bias_and_activate(self.convolve(inputs, self.kernel.value))
 
     def get_config(self):
         return super().get_config() | {
@@ -221,6 +286,10 @@ class BaseConv(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "bias_constraint": self.bias_constraint,
         }
 
 
@@ -263,9 +332,11 @@ class BaseConvTranspose(BaseConv):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
-                         use_bias, kernel_initializer, bias_initializer, **kwargs)
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
         self.output_padding = (
             None if output_padding is None
             else checks.int_tuple(output_padding, self.rank, "output_padding", type(self).__name__, allow_zero=True)

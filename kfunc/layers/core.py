@@ -7,7 +7,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from kfunc import activations
+from kfunc import activations, constraints, regularizers
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
@@ -18,21 +18,31 @@ class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis.
 
     Input ``(batch, ..., in)``, output ``(batch, ..., units)``; kernel ``(in, units)``, bias ``(units,)``.
+    A mask on the input passes through unchanged.
     """
 
+    _passes_masks = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = checks.positive_int(units, "units", "Dense")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         in_features = checks.known_size(input_shape[-1], "last dimension", self, input_shape)
-        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.input_spec = InputSpec(
             min_ndim=2,
             axes={-1: in_features},
@@ -52,11 +62,17 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "bias_constraint": self.bias_constraint,
         }
 
 
 class Activation(Layer):
-    """Applies an activation function elementwise; shape unchanged."""
+    """Applies an activation function elementwise; shape (and mask) unchanged."""
+
+    _passes_masks = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -77,6 +93,7 @@ class Dropout(Layer):
     """
 
     uses_key = True
+    _passes_masks = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -108,19 +125,28 @@ class Lambda(Layer):
     """Wraps a function of arrays, ``function(inputs, **arguments)``, as a layer without weights.
 
     The output shape is inferred by tracing the function; ``output_shape`` (without the batch axis),
-    when given, is checked against it.
+    when given, is checked against it. A mask on the input passes through unchanged, or is
+    computed by ``mask`` (a function ``mask(inputs, previous_mask)``, or a fixed mask), as in Keras.
     """
 
-    def __init__(self, function: Callable, output_shape=None, arguments=None, **kwargs):
+    _passes_masks = True
+
+    def __init__(self, function: Callable, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
         if not callable(function):
             raise LayerConfigError(f"Lambda needs a function of arrays, received {type(function).__name__}.")
         self.function = function
         self.output_shape_hint = tuple(output_shape) if output_shape is not None else None
+        self.mask = mask
         self.arguments = dict(arguments or {})
 
     def call(self, inputs):
         return self.function(inputs, **self.arguments)
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return mask if self.mask is None else self.mask
 
     def _call_symbolic(self, args, kwargs):
         outputs = super()._call_symbolic(args, kwargs)
@@ -137,6 +163,7 @@ class Lambda(Layer):
         return super().get_config() | {
             "function": self.function,
             "output_shape": self.output_shape_hint,
+            "mask": self.mask,
             "arguments": dict(self.arguments),
         }
 
@@ -145,20 +172,23 @@ class Embedding(Layer):
     """Looks up rows of ``embeddings (input_dim, output_dim)`` by integer index.
 
     Input ``(batch, ...)`` integers in ``[0, input_dim)``, output ``(batch, ..., output_dim)``.
+    ``mask_zero=True``: index 0 is padding; the output carries the mask ``inputs != 0``
+    ``(batch, ...)`` that downstream layers (RNNs, pooling, attention, losses) respect.
     """
 
     _autocast = False
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 input_length=None, **kwargs):
-        if mask_zero:
-            raise LayerConfigError("Embedding(mask_zero=True): masking is not supported by kfunc yet.")
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
         if input_length is not None:
             kwargs.setdefault("input_shape", (input_length,))
         super().__init__(**kwargs)
         self.input_dim = checks.positive_int(input_dim, "input_dim", "Embedding")
         self.output_dim = checks.positive_int(output_dim, "output_dim", "Embedding")
         self.embeddings_initializer = embeddings_initializer
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self.input_spec = self._spec()
 
@@ -174,16 +204,23 @@ class Embedding(Layer):
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(
-            "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer
+            "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer, constraint=self.embeddings_constraint,
         )
 
     def call(self, inputs):
         return jnp.take(self.embeddings.value, inputs.astype(jnp.int32), axis=0)
+
+    def compute_mask(self, inputs, mask=None):
+        return jnp.not_equal(inputs, 0) if self.mask_zero else None
 
     def get_config(self):
         return super().get_config() | {
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": self.embeddings_initializer,
+            "embeddings_regularizer": self.embeddings_regularizer,
+            "embeddings_constraint": self.embeddings_constraint,
+            "mask_zero": self.mask_zero,
             "input_length": self.input_length,
         }

@@ -1,7 +1,9 @@
 """Merge layers and their function forms: Concatenate, Add, Subtract, Multiply, Average,
 Maximum, Minimum, Dot; ``concatenate([a, b], axis=-1)``, ``add([a, b])`` ...
 
-Each takes a list of at least two tensors of shape ``(batch, ...)``.
+Each takes a list of at least two tensors of shape ``(batch, ...)``. Masks, as in Keras: the
+elementwise merges give the OR of their inputs' masks (None unless every input has one),
+``Concatenate`` joins them (an input without a mask counts as unmasked), ``Dot`` drops them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,31 @@ class Merge(Layer):
     def combine(self, a, b):
         raise NotImplementedError(f"{type(self).__name__} must define combine(a, b).")
 
+    def compute_mask(self, inputs, mask=None):
+        """``(batch, timesteps)``: a step is kept where any input keeps it."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(jnp.logical_or, mask)
+
+
+def _combine_masked(combine, inputs, masks):
+    """Maximum/Minimum over inputs with masks ``(batch, timesteps)``: a masked step of one input
+    takes the other's value, so it never wins the comparison (Keras 3's rule)."""
+    output, output_mask = None, None
+    for x, mask in zip(inputs, masks, strict=True):
+        if mask is not None:
+            mask = jnp.broadcast_to(mask[..., None], x.shape)
+        if output is None:
+            output, output_mask = x, mask
+            continue
+        if mask is not None:
+            x = jnp.where(mask, x, output)
+        if output_mask is not None:
+            output = jnp.where(output_mask, output, x)
+        output_mask = jnp.logical_or(output_mask, mask) if mask is not None and output_mask is not None else None
+        output = combine(output, x)
+    return output
+
 
 class Add(Merge):
     def combine(self, a, b):
@@ -76,11 +103,16 @@ class Multiply(Merge):
 
 
 class Maximum(Merge):
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return functools.reduce(self.combine, inputs)
+        return _combine_masked(self.combine, inputs, mask)
+
     def combine(self, a, b):
         return jnp.maximum(a, b)
 
 
-class Minimum(Merge):
+class Minimum(Maximum):
     def combine(self, a, b):
         return jnp.minimum(a, b)
 
@@ -114,6 +146,20 @@ class Concatenate(Merge):
 
     def call(self, inputs):
         return jnp.concatenate(inputs, axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Each input's mask widened to the input's shape (all True where it has none), joined along
+        ``axis``; a step is kept where any of its entries is: ``(batch, ...)`` without the last axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask, strict=True):
+            if m is None:
+                m = jnp.ones(x.shape, bool)
+            elif m.ndim < x.ndim:
+                m = jnp.broadcast_to(m[..., None], x.shape)
+            full.append(m)
+        return jnp.any(jnp.concatenate(full, axis=self.axis), axis=-1)
 
     def get_config(self):
         return super().get_config() | {"axis": self.axis}
@@ -152,6 +198,9 @@ class Dot(Merge):
             y = y / jnp.sqrt(jnp.maximum(jnp.sum(y * y, axis=ay, keepdims=True), 1e-12))
         out = lax.dot_general(x, y, (((ax,), (ay,)), ((0,), (0,))))
         return out[:, None] if out.ndim == 1 else out
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         return super().get_config() | {"axes": self.axes, "normalize": self.normalize}

@@ -139,7 +139,22 @@ class GlobalMaxPooling3D(BaseGlobalPooling):
 
 
 class GlobalAveragePooling1D(BaseGlobalPooling):
+    """The mean over timesteps; with a mask ``(batch, timesteps)`` the mean over the kept steps
+    only (Keras's rule; the other global poolings ignore masks, as in Keras). The output has no mask."""
+
     rank, reduction = 1, "mean"
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        steps = 2 if self.data_format == "channels_first" else 1
+        keep = jnp.expand_dims(mask, 1 if steps == 2 else 2)
+        weights = keep.astype(inputs.dtype)
+        total = jnp.sum(jnp.where(keep, inputs, 0), axis=steps, keepdims=self.keepdims)
+        return total / jnp.sum(weights, axis=steps, keepdims=self.keepdims)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalAveragePooling2D(BaseGlobalPooling):

@@ -2,6 +2,9 @@
 
 Input ``(batch, timesteps, features)``. Output ``(batch, units)``, or ``(batch, timesteps, units)``
 with ``return_sequences``; ``return_state`` appends the final states (``[h]``, LSTM ``[h, c]``).
+A mask ``(batch, timesteps)`` (from ``Embedding(mask_zero=True)`` or ``Masking``) makes a padded
+step keep the previous states and repeat the previous output (zeros with ``zero_output_for_mask``);
+the sequence output keeps the mask, the last output and the states carry none.
 Weights follow Keras: ``kernel (features, g*units)``, ``recurrent_kernel (units, g*units)``,
 ``bias (g*units,)`` with gates i, f, c, o (LSTM, g=4) and z, r, h (GRU, g=3, bias ``(2, 3*units)``
 when ``reset_after``). The input projection of every timestep is one matrix product before the scan.
@@ -13,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from kfunc import activations
+from kfunc import activations, constraints, regularizers
 from kfunc import initializers as initializers_lib
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
@@ -29,9 +32,18 @@ class RNN(Layer):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
-                 return_state=False, go_backwards=False, stateful=False, unroll=False, **kwargs):
-        super().__init__(**kwargs)
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
+                 zero_output_for_mask=False, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         cls = type(self).__name__
         if stateful:
             raise LayerConfigError(
@@ -51,6 +63,7 @@ class RNN(Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.input_spec = InputSpec(ndim=3)
 
     @property
@@ -66,9 +79,13 @@ class RNN(Layer):
     def build(self, input_shape):
         features = checks.known_size(input_shape[-1], "feature axis (last)", self, input_shape)
         width = self.gates * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width), self.recurrent_initializer)
-        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_init()) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width), self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_init(), regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.input_spec = InputSpec(
             ndim=3, axes={-1: features},
             hint=f"The kernel was built for {features} features per timestep: use a new layer for other inputs.",
@@ -114,7 +131,7 @@ class RNN(Layer):
 
         return mask(input_key, self.dropout, inputs.shape[-1]), mask(recurrent_key, self.recurrent_dropout, self.units)
 
-    def call(self, inputs, initial_state=None, training=False, key=None):
+    def call(self, inputs, initial_state=None, mask=None, training=False, key=None):
         input_mask, recurrent_mask = self._masks(inputs, training, key)
         if input_mask is not None:
             inputs = inputs * input_mask[:, None, :]
@@ -127,12 +144,39 @@ class RNN(Layer):
         def scan_step(states, projected_t):
             return self.step(states, projected_t, recurrent_kernel, recurrent_mask)
 
+        def masked_scan_step(states, step_inputs):
+            projected_t, keep = step_inputs  # keep: (batch, 1)
+            new_states, output = scan_step(states, projected_t)
+            new_states = tuple(jnp.where(keep, new, old) for new, old in zip(new_states, states, strict=True))
+            previous = jnp.zeros_like(output) if self.zero_output_for_mask else states[0]
+            return new_states, jnp.where(keep, output, previous)
+
         states = self._initial_states(inputs, initial_state)
-        final_states, sequence = lax.scan(scan_step, states, projected, unroll=self.unroll)
+        if mask is None:
+            final_states, sequence = lax.scan(scan_step, states, projected, unroll=self.unroll)
+        else:
+            keep = self._step_mask(inputs, mask)
+            final_states, sequence = lax.scan(masked_scan_step, states, (projected, keep), unroll=self.unroll)
         output = jnp.swapaxes(sequence, 0, 1) if self.return_sequences else sequence[-1]
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def _step_mask(self, inputs, mask):
+        """The mask as ``(timesteps, batch, 1)`` booleans, in the order the scan visits the steps."""
+        mask = jax.tree_util.tree_leaves(mask)[0]
+        if tuple(mask.shape) != tuple(inputs.shape[:2]):
+            raise LayerInputError(
+                f"{describe_layer(self)}: the mask must have shape (batch, timesteps) = {tuple(inputs.shape[:2])}, "
+                f"but received shape {tuple(mask.shape)}."
+            )
+        keep = jnp.swapaxes(mask.astype(bool), 0, 1)[..., None]
+        return keep[::-1] if self.go_backwards else keep
+
+    def compute_mask(self, inputs, mask=None):
+        mask = jax.tree_util.tree_leaves(mask)[0] if mask is not None and jax.tree_util.tree_leaves(mask) else None
+        output_mask = mask if self.return_sequences else None
+        return [output_mask] + [None] * self.state_count if self.return_state else output_mask
 
     def get_config(self):
         return super().get_config() | {
@@ -143,12 +187,19 @@ class RNN(Layer):
             "kernel_initializer": self.kernel_initializer,
             "recurrent_initializer": self.recurrent_initializer,
             "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "recurrent_regularizer": self.recurrent_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "recurrent_constraint": self.recurrent_constraint,
+            "bias_constraint": self.bias_constraint,
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from kfunc import seeding
 from kfunc.errors import WeightsError
+from kfunc.layers.autocast import current_dtype
 
 _UNBOUND = object()
 
@@ -38,14 +39,20 @@ class Variable:
     """A weight: ``shape`` e.g. ``(in, out)`` for a Dense kernel, and its current value.
 
     Arrays operations accept it directly (``x @ layer.kernel``): it converts to its value.
+    ``autocast``: whether a floating weight reads as the compute dtype of a mixed-precision layer
+    (``kfunc.layers.autocast``); ``dtype`` stays the stored dtype either way.
     """
 
-    def __init__(self, name: str, shape, dtype, initializer, *, trainable: bool, owner_name: str):
+    def __init__(self, name: str, shape, dtype, initializer, *, trainable: bool, owner_name: str,
+                 autocast: bool = True, regularizer=None, constraint=None):
         self.name = name
+        self.regularizer = regularizer  # x -> scalar penalty added to the training loss, or None
+        self.constraint = constraint  # w -> projected w after each optimizer update, or None
         self.shape = tuple(int(d) for d in shape)
         self.dtype = jnp.dtype(dtype)
         self.initializer = initializer
         self.trainable = trainable
+        self.autocast = bool(autocast)
         self.owner_name = owner_name
         self._ticket = seeding.next_ticket()
         self._value = None
@@ -82,7 +89,18 @@ class Variable:
 
     @property
     def value(self) -> jax.Array:
-        """The bound value inside a pure call, the owned value otherwise."""
+        """The bound value inside a pure call, the owned value otherwise; inside a mixed-precision
+        layer's call, a floating weight reads in the compute dtype (``kfunc.layers.autocast``)."""
+        value = self.stored_value
+        target = current_dtype()
+        floating = jnp.issubdtype(value.dtype, jnp.floating)
+        if target is not None and self.autocast and floating and value.dtype != target:
+            return value.astype(target)
+        return value
+
+    @property
+    def stored_value(self) -> jax.Array:
+        """The value in the weight's own dtype, never cast: bound inside a pure call, else owned."""
         if self._bound is not _UNBOUND:
             return self._bound
         if self._value is None:
@@ -125,10 +143,10 @@ class Variable:
             )
 
     def numpy(self) -> np.ndarray:
-        return np.asarray(self.value)
+        return np.asarray(self.stored_value)
 
     def __array__(self, dtype=None, copy=None):
-        array = np.asarray(self.value)
+        array = np.asarray(self.stored_value)
         return array if dtype is None else array.astype(dtype)
 
     def __jax_array__(self):

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
-from kfunc.layers import checks
-from kfunc.layers.base import Layer
+from kfunc.layers import added_losses, checks
+from kfunc.layers.base import Layer, _call_parameters
 from kfunc.layers.recurrent import RNN
 
 
@@ -21,7 +21,12 @@ class TimeDistributed(Layer):
     on ``(batch * time, ...)``, so its statistics span every timestep and each timestep gets its
     own dropout mask, as in Keras 2 (Keras 3 maps such layers over time too, normalizing each
     timestep separately).
+
+    A mask ``(batch, time, ...)`` passes through; an inner layer whose ``call`` takes ``mask``
+    receives each timestep's slice of it.
     """
+
+    _passes_masks = True
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
@@ -46,13 +51,23 @@ class TimeDistributed(Layer):
         if not self.layer.built:
             self.layer._build_from((None,) + tuple(input_shape[2:]))
 
-    def call(self, inputs, training=False, key=None):
+    def call(self, inputs, training=False, key=None, mask=None):
         arguments = {"training": training, "key": key}
+        inner_mask = mask if mask is not None and mask.ndim > 2 and "mask" in _call_parameters(type(self.layer))[0] else None
+
+        def call_inner(step, step_mask):
+            extra = {} if step_mask is None else {"mask": step_mask}
+            # Keras 3 runs the wrapped layer's own computation: its activity regularizer is not applied.
+            with added_losses.without_activity_of(self.layer):
+                return self.layer._call_arrays((step,), arguments | extra)
+
         if not self.layer.uses_key and not self.layer.non_trainable_weights:
-            outputs = jax.vmap(lambda step: self.layer._call_arrays((step,), arguments), in_axes=1, out_axes=1)(inputs)
+            # Losses added inside the map (add_loss) leave it summed over timesteps.
+            outputs = added_losses.vmap_collecting(call_inner, in_axes=1, out_axes=1)(inputs, inner_mask)
         else:
             batch, steps = inputs.shape[0], inputs.shape[1]
-            folded = self.layer._call_arrays((inputs.reshape((batch * steps,) + inputs.shape[2:]),), arguments)
+            fold = lambda a: None if a is None else a.reshape((batch * steps,) + a.shape[2:])  # noqa: E731
+            folded = call_inner(fold(inputs), fold(inner_mask))
             outputs = folded.reshape((batch, steps) + folded.shape[1:]) if hasattr(folded, "shape") else folded
         if not hasattr(outputs, "shape"):
             raise LayerInputError(
@@ -91,6 +106,9 @@ class Bidirectional(Layer):
         elif not isinstance(backward_layer, RNN) or backward_layer.go_backwards == layer.go_backwards:
             raise LayerConfigError("Bidirectional: backward_layer must be a recurrent layer with the opposite go_backwards.")
         self.backward_layer = backward_layer
+        # Keras: with a mask, padded steps of returned sequences are zeros in both directions.
+        for direction in (self.forward_layer, self.backward_layer):
+            direction.zero_output_for_mask = direction.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
 
@@ -102,7 +120,7 @@ class Bidirectional(Layer):
         self.forward_layer._build_from(input_shape)
         self.backward_layer._build_from(input_shape)
 
-    def call(self, inputs, initial_state=None, training=False, key=None):
+    def call(self, inputs, initial_state=None, mask=None, training=False, key=None):
         forward_state = backward_state = None
         if initial_state is not None:
             half = len(initial_state) // 2
@@ -111,10 +129,10 @@ class Bidirectional(Layer):
         if key is not None:
             forward_key, backward_key = jax.random.split(key)
         forward = self.forward_layer._call_arrays(
-            (inputs,), {"initial_state": forward_state, "training": training, "key": forward_key}
+            (inputs,), {"initial_state": forward_state, "mask": mask, "training": training, "key": forward_key}
         )
         backward = self.backward_layer._call_arrays(
-            (inputs,), {"initial_state": backward_state, "training": training, "key": backward_key}
+            (inputs,), {"initial_state": backward_state, "mask": mask, "training": training, "key": backward_key}
         )
         states = []
         if self.return_state:
@@ -127,6 +145,16 @@ class Bidirectional(Layer):
         if not states:
             return merged
         return [*merged, *states] if self.merge_mode is None else [merged, *states]
+
+    def compute_mask(self, inputs, mask=None):
+        """The input mask on returned sequences (on both with ``merge_mode=None``); none on states."""
+        leaves = jax.tree_util.tree_leaves(mask)
+        mask = leaves[0] if leaves else None
+        sequence_mask = mask if self.return_sequences else None
+        output_masks = [sequence_mask, sequence_mask] if self.merge_mode is None else [sequence_mask]
+        if self.return_state:
+            output_masks += [None] * (2 * self.forward_layer.state_count)
+        return output_masks if len(output_masks) > 1 else output_masks[0]
 
     def _merge(self, forward, backward):
         if self.merge_mode == "concat":

@@ -15,10 +15,12 @@ import jax.numpy as jnp
 
 from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
 from kfunc.graph.build import GraphPlan, build_graph
+from kfunc.graph.masks import call_node_with_masks, has_mask
 from kfunc.graph.node import flatten_symbolic
 from kfunc.graph.run import run_graph
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers.base import Layer
+from kfunc.mixed_precision import at_least_float32
 from kfunc.models.training_api import TrainingAPI
 
 
@@ -41,6 +43,20 @@ def _structure(value, role: str, model_name: str):
                 f"or a layer call), but received {describe_value(tensor)}."
             )
     return value
+
+
+def _mixed_outputs_in_float32(output_structure, outputs):
+    """The model's outputs, those computed by a mixed-precision layer (bfloat16 or float16) cast
+    to float32, that layer's variable dtype: a model's results, and so its losses and metrics,
+    come out in float32 as Keras advises for the last layer. A nested model's outputs go through
+    here too; the next layer casts them back to its compute dtype."""
+
+    def cast(tensor, value):
+        if not tensor.layer.is_input_layer and tensor.layer.dtype_policy.is_mixed:
+            return at_least_float32(value)
+        return value
+
+    return jax.tree_util.tree_map(cast, output_structure, outputs, is_leaf=is_symbolic)
 
 
 class _Graph(NamedTuple):
@@ -187,24 +203,46 @@ class Model(TrainingAPI, Layer):
             value = jnp.asarray(value, tensor.dtype)
         return value
 
-    def call(self, inputs, training=False, key=None):
+    def call(self, inputs, training=False, key=None, mask=None):
         """Run the graph on arrays: ``inputs`` in the model's input structure (or a dict by name);
-        returns outputs in the model's output structure."""
+        returns outputs in the model's output structure. ``mask``: masks of the inputs
+        (``(batch, timesteps)`` booleans, in the inputs' structure), as Keras's ``Model.call``."""
+        return self.call_with_masks(inputs, training=training, key=key, mask=mask)[0]
+
+    def call_with_masks(self, inputs, *, training=False, key=None, mask=None):
+        """``(outputs, output_masks)``: ``call``'s outputs and the mask of each (None where an
+        output carries none), both in the model's output structure."""
         graph = self._graph()
         values = [
             self._check_input_value(i, tensor, value)
             for i, (tensor, value) in enumerate(zip(graph.flat_inputs, self.match_inputs(inputs), strict=True))
         ]
+        input_masks = None
+        if has_mask(mask):
+            input_masks = self.match_inputs(mask) if isinstance(mask, (list, tuple, dict)) else [mask]
 
-        def call_node(position, node, args, kwargs):
+        def call_node(position, node, args, kwargs, masks):
             layer = node.layer
             kwargs = dict(kwargs)
             kwargs.setdefault("training", training)
             if layer.uses_key and "key" not in kwargs:
                 kwargs["key"] = None if key is None else jax.random.fold_in(key, position)
-            return layer._call_arrays(args, kwargs)
+            return call_node_with_masks(layer, node, args, kwargs, masks)
 
-        return run_graph(graph.plan, graph.flat_inputs, values, graph.output_structure, call_node)
+        outputs, output_masks = run_graph(
+            graph.plan, graph.flat_inputs, values, graph.output_structure, call_node, input_masks
+        )
+        return _mixed_outputs_in_float32(graph.output_structure, outputs), output_masks
+
+    def _masked_call(self, args, kwargs, previous_mask):
+        self._input_leaves(args[0], symbolic=False)
+        kwargs = self._accepted_kwargs(kwargs)
+        kwargs["mask"] = kwargs.get("mask", previous_mask)
+        return self.call_with_masks(*args, **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        """The output masks of the graph for these inputs and input masks."""
+        return self.call_with_masks(inputs, mask=mask)[1]
 
     def _call_arrays(self, args, kwargs):
         # The graph checks each input itself (shape, dtype, names), in `call`.

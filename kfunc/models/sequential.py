@@ -103,7 +103,7 @@ class Sequential(Model):
             self._graph_changed()
         self._graph()
 
-    def _build_from(self, input_shape) -> None:
+    def _build_from(self, input_shape, other_shapes: dict | None = None) -> None:
         self.build(input_shape)
 
     def _build_from_data(self, x) -> None:

@@ -12,6 +12,9 @@ Everything else is a tagged dict, ``{"__kfunc__": <tag>, ...}``:
 - ``{"__kfunc__": "activation", "name": "relu"}``: a built-in activation function;
 - ``{"__kfunc__": "initializer", "name": "glorot_uniform", "config": {...}}``: a built-in initializer;
 - ``{"__kfunc__": "loss", "name": "BinaryCrossentropy", "config": {...}}``: a built-in loss class;
+- ``{"__kfunc__": "regularizer", "name": "L2", "config": {...}}`` and
+  ``{"__kfunc__": "constraint", "name": "MaxNorm", "config": {...}}``: built-in regularizers and
+  constraints (``kfunc.regularizers``, ``kfunc.constraints``);
 - ``{"__kfunc__": "object", "name": ..., ["config": {...}]}``: a registered class or function (or an
   instance of a registered class, rebuilt from its config). A function that is not registered is
   saved under its ``__name__`` and must be registered (or given in ``custom_objects``) to load.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kfunc import activations, initializers
+from kfunc import activations, constraints, initializers, regularizers
 from kfunc.graph.tensor import is_symbolic
 from kfunc.saving import registry
 from kfunc.saving.errors import ModelFileError, SavingError
@@ -42,6 +45,11 @@ def _activation_name(obj) -> str | None:
 
 def _initializer_name(obj) -> str | None:
     return next((name for name, cls in initializers.INITIALIZERS.items() if type(obj) is cls), None)
+
+
+def _builtin_tables() -> dict[str, dict]:
+    """Tag -> built-in classes by name, for objects saved as ``{tag, name, config}``."""
+    return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS}
 
 
 class Encoder:
@@ -117,6 +125,10 @@ class Encoder:
         name = _initializer_name(obj)
         if name is not None:
             return {TAG: "initializer", "name": name, "config": self.value(obj.get_config(), where, None, depth + 1)}
+        for tag, table in _builtin_tables().items():
+            if table.get(type(obj).__name__) is type(obj):
+                config = self.value(obj.get_config(), where, None, depth + 1)
+                return {TAG: tag, "name": type(obj).__name__, "config": config}
         loss_class = registry.builtin_loss_classes().get(type(obj).__name__)
         if loss_class is type(obj) and isinstance(obj, losses.Loss):
             return {TAG: "loss", "name": type(obj).__name__, "config": self.value(obj.get_config(), where, None, depth + 1)}
@@ -175,6 +187,11 @@ class Decoder:
             return activations.ACTIVATIONS[name]
         if tag in ("initializer", "loss"):
             table = initializers.INITIALIZERS if tag == "initializer" else registry.builtin_loss_classes()
+            if not isinstance(name, str) or name not in table:
+                raise ModelFileError(f"{context}: {shown(name)} is not a built-in {tag}.")
+            return construct(table[name], self.value(config or {}, context, None, depth + 1), context)
+        if tag in _builtin_tables():
+            table = _builtin_tables()[tag]
             if not isinstance(name, str) or name not in table:
                 raise ModelFileError(f"{context}: {shown(name)} is not a built-in {tag}.")
             return construct(table[name], self.value(config or {}, context, None, depth + 1), context)

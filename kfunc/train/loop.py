@@ -19,12 +19,12 @@ from jax.sharding import NamedSharding
 
 from kfunc import distribution as distribution_lib
 from kfunc import seeding
+from kfunc.data import sources
 from kfunc.data.arrays import DataError
 from kfunc.data.fit_data import split_for_validation
-from kfunc.data import sources
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
-from kfunc.layers.base import Variables
 from kfunc.layers.tree_paths import tree_from_paths
+from kfunc.layers.weights_api import Variables
 from kfunc.train import metrics as metrics_lib
 from kfunc.train.backup import BackupAndRestore, ResumePoint
 from kfunc.train.callbacks import CallbackList, History

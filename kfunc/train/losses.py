@@ -255,3 +255,22 @@ def per_sample(loss: Callable, y_true, y_pred):
     if values.ndim > 1:
         values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
     return values
+
+
+def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid):
+    """``(sum of loss * weight over kept steps, number of kept steps)`` for an output that carries
+    a mask ``(batch, timesteps)``: Keras's rule, the loss averages over the kept steps of the whole
+    batch. ``weight (batch,)``: the sample weights (padding rows 0); ``valid (batch,)``: 1 for real
+    rows, 0 for padding rows, which count no steps."""
+    values = loss(y_true, y_pred)
+    mask = jnp.asarray(mask, bool)
+    if values.ndim > mask.ndim:
+        values = jnp.mean(values, axis=tuple(range(mask.ndim, values.ndim)))
+    elif values.ndim < mask.ndim:
+        mask = jnp.all(mask, axis=tuple(range(values.ndim, mask.ndim)))
+
+    def per_row(w):
+        return w.reshape(w.shape + (1,) * (mask.ndim - 1)).astype(jnp.float32)
+
+    kept = mask.astype(jnp.float32)
+    return jnp.sum(values.astype(jnp.float32) * kept * per_row(weight)), jnp.sum(kept * per_row(valid))

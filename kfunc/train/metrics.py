@@ -67,10 +67,16 @@ class MeanMetricWrapper(Mean):
     def values(self, y_true, y_pred):
         return type(self).function(y_true, y_pred, **self.options)
 
+    # A masked output's weight is ``(batch, timesteps)``: the mean runs over the kept steps (Keras).
+    respects_masks = True
+
     def update(self, state, y_true, y_pred, weight):
+        """``weight``: ``(batch,)``, or ``(batch, timesteps)`` for an output with a mask."""
         values = self.values(y_true, y_pred).astype(jnp.float32)
-        if values.ndim > 1:
-            values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
+        if values.ndim > weight.ndim:
+            values = jnp.mean(values, axis=tuple(range(weight.ndim, values.ndim)))
+        elif values.ndim < weight.ndim:  # the metric reduced the steps itself: weigh rows only
+            weight = jnp.max(weight, axis=tuple(range(values.ndim, weight.ndim)))
         return self.add(state, values, weight)
 
 

@@ -18,8 +18,11 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from kfunc.layers import added_losses
+from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
 from kfunc.train.metrics import Mean
+from kfunc.train.regularization import WeightRules
 
 
 class TrainState(NamedTuple):
@@ -85,6 +88,7 @@ class StepBuilder:
         self.names = [o.name for o in config.outputs]
         self.multi = len(self.names) > 1
         self.tracker = Mean("loss")
+        self.rules = WeightRules.of(model)  # weight regularizers and constraints
 
     # -------------------------------------------------------------- metric bookkeeping
     def init_metrics(self) -> dict:
@@ -121,19 +125,33 @@ class StepBuilder:
     # -------------------------------------------------------------- loss
     def losses(self, params, state, batch: Batch, *, training: bool, key):
         """Total loss and, as aux, per-output losses, outputs and new state."""
-        outputs, new_state = self.model.apply(params, state, batch.inputs, training=training, key=key)
-        outputs = flatten_outputs(outputs, self.names)
+        # Losses the layers add (add_loss, activity regularizers) are collected while apply traces.
+        with added_losses.collecting(batch.valid) as added:
+            outputs, new_state, masks = self.model.apply(
+                params, state, batch.inputs, training=training, key=key, return_masks=True
+            )
+        masks = flatten_outputs(masks, self.names)
+        # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
+        outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
         count = jnp.maximum(jnp.sum(batch.valid), 1.0)
         per_output, total = {}, jnp.zeros((), jnp.float32)
         for i in self.config.trained_outputs:
             spec = self.config.outputs[i]
-            values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
             weight = batch.valid if batch.weights[i] is None else batch.valid * batch.weights[i]
-            per_output[i] = jnp.sum(values * weight) / count
+            if masks[i] is None:
+                values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
+                per_output[i] = jnp.sum(values * weight) / count
+            else:  # padded timesteps (Embedding(mask_zero=True), Masking) carry no loss
+                kept_total, kept_steps = losses_lib.masked_total(
+                    spec.loss, batch.targets[i], outputs[i], masks[i], weight, batch.valid
+                )
+                per_output[i] = jnp.where(kept_steps > 0, kept_total / jnp.maximum(kept_steps, 1.0), 0.0)
             total = total + spec.loss_weight * per_output[i]
-        return total, (per_output, outputs, new_state)
+        # As Keras's compute_loss: the reported loss includes the added losses and weight penalties.
+        total = total + added.total() + self.rules.penalty(params)
+        return total, (per_output, outputs, new_state, masks)
 
-    def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch) -> dict:
+    def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch, masks=None) -> dict:
         states = dict(states)
         count = jnp.sum(batch.valid)
         states["loss"] = self.tracker.add(states["loss"], total, count)
@@ -143,7 +161,10 @@ class StepBuilder:
                 states[key] = self.tracker.add(states[key], per_output[i], count)
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
-                states[key] = metric.update(states[key], batch.targets[i], outputs[i], batch.valid)
+                weight = batch.valid
+                if masks is not None and masks[i] is not None and getattr(metric, "respects_masks", False):
+                    weight = batch.valid.reshape(batch.valid.shape + (1,) * (masks[i].ndim - 1)) * masks[i]
+                states[key] = metric.update(states[key], batch.targets[i], outputs[i], weight)
         return states
 
     # -------------------------------------------------------------- steps
@@ -151,11 +172,11 @@ class StepBuilder:
         train = carry.train
         key = jax.random.fold_in(jax.random.wrap_key_data(train.key), train.step)
         grad_fn = jax.value_and_grad(lambda p: self.losses(p, train.state, batch, training=True, key=key), has_aux=True)
-        (total, (per_output, outputs, new_state)), grads = grad_fn(train.params)
+        (total, (per_output, outputs, new_state, masks)), grads = grad_fn(train.params)
         updates, opt_state = self.transformation.update(grads, train.opt_state, train.params)
-        params = optax.apply_updates(train.params, updates)
+        params = self.rules.constrain(optax.apply_updates(train.params, updates))  # constraints after the update
         stepped = TrainState(params, new_state, opt_state, train.step + 1, train.key)
-        metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch)
+        metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch, masks)
         if not self.guard_nan:
             return Carry(stepped, metrics, carry.halted)
         finite = jnp.isfinite(total)
@@ -164,8 +185,8 @@ class StepBuilder:
         return Carry(keep(stepped, train), keep(metrics, carry.metrics), carry.halted | ~finite)
 
     def eval_step(self, metrics: dict, params, state, batch: Batch) -> dict:
-        total, (per_output, outputs, _) = self.losses(params, state, batch, training=False, key=None)
-        return self.update_metrics(metrics, total, per_output, outputs, batch)
+        total, (per_output, outputs, _, masks) = self.losses(params, state, batch, training=False, key=None)
+        return self.update_metrics(metrics, total, per_output, outputs, batch, masks)
 
     # -------------------------------------------------------------- fused loops
     def run_train_steps(self, carry: Carry, data, indices, start, n, count, *, batch_size: int) -> Carry:
