@@ -323,3 +323,80 @@ def test_batch_normalization_keeps_padded_steps_out_of_batch_statistics_like_ker
     np.testing.assert_allclose(state["moving_mean"], reference.moving_mean.numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(kfunc.errors.LayerInputError, match="mask must have one axis less"):
         layer(x, training=True, mask=keep[:, :, None, None])
+
+
+@pytest.mark.parametrize("function", [lambda x: x * 2.0, lambda x: x[:, :4]], ids=["scale", "slice"])
+def test_lambda_drops_the_mask_unless_given_one_like_keras(function):
+    def build(module, layers):
+        inputs, x = _embedded(module, layers)
+        return module.Model(inputs, layers.LSTM(3)(layers.Lambda(function)(x)))
+
+    reference, model = _pair(build)
+    _assert_same(reference, model, _ids())
+
+
+def test_lambda_function_receives_the_mask_when_it_names_it():
+    def masked_sum(x, mask=None):
+        return x.sum(axis=1) if mask is None else (x * mask[..., None].astype(x.dtype)).sum(axis=1)
+
+    def build(module, layers):
+        inputs = module.Input((STEPS,), dtype="int32")
+        x = layers.Embedding(VOCAB, 2, mask_zero=True, embeddings_initializer="ones")(inputs)
+        return module.Model(inputs, layers.Lambda(masked_sum, mask=lambda x, m: None)(x))
+
+    reference, model = _pair(build)
+    _assert_same(reference, model, _ids())
+    np.testing.assert_allclose(model.predict(_ids(), verbose=0)[:, 0], (_ids() != 0).sum(axis=1))
+
+
+def test_rnn_over_time_distributed_rnn_uses_a_step_while_any_word_is_real():
+    """Sentences of words: the outer LSTM gets the (batch, sentences, words) mask, as in Keras."""
+    ids = np.random.default_rng(0).integers(1, VOCAB, (3, 4, 5)).astype("int32")
+    ids[0, :, 3:] = 0
+    ids[1, 2:, :] = 0
+    ids[2, 1, 1:] = 0
+
+    def build(module, layers):
+        inputs = module.Input((4, 5), dtype="int32")
+        words = layers.Embedding(VOCAB, 4, mask_zero=True)(inputs)
+        return module.Model(inputs, layers.LSTM(2)(layers.TimeDistributed(layers.LSTM(3))(words)))
+
+    reference, model = _pair(build)
+    _assert_same(reference, model, ids)
+
+
+def test_a_loss_that_reduces_the_timesteps_of_a_masked_output_is_refused():
+    inputs, x = _embedded(kfunc, kfunc.layers)
+    model = kfunc.Model(inputs, kfunc.layers.LSTM(2, return_sequences=True, name="tagger")(x))
+    model.compile("sgd", lambda y, p: jnp.mean((y - p) ** 2, axis=(1, 2)))
+    with pytest.raises(kfunc.train.losses.TrainingConfigError, match=r"Output 'tagger' carries a mask .*keep the timestep axes"):
+        model.fit(_ids(), np.zeros((4, STEPS, 2), "float32"), verbose=0)
+
+
+def test_labels_for_an_output_of_unknown_length_are_checked_when_traced():
+    tokens = kfunc.Input((None,), dtype="int32")
+    x = kfunc.layers.Embedding(VOCAB, 4, mask_zero=True)(tokens)
+    model = kfunc.Model(tokens, kfunc.layers.Dense(3, activation="softmax", name="tags")(x))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(kfunc.data.arrays.DataError, match=r"Labels of output 'tags' have shape \(None, 8\).*\(None, 6\)"):
+        model.fit(_ids(), np.zeros((4, 8), "int32"), verbose=0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_batch_norm_statistics_leave_out_the_padding_of_a_partial_last_batch(masked):
+    ids = _ids(batch=6, seed=11)
+    targets = (ids[:, :1] % 2).astype("float32")
+
+    def build(module, layers):
+        inputs = module.Input((STEPS,), dtype="int32")
+        x = layers.BatchNormalization()(layers.Embedding(VOCAB, 4, mask_zero=masked)(inputs))
+        return module.Model(inputs, layers.Dense(1, activation="sigmoid")(layers.LSTM(2)(x)))
+
+    reference, model = _pair(build)
+    reference.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    model.compile(kfunc.optimizers.SGD(0.1), "binary_crossentropy")
+    expected = reference.fit(ids, targets, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    got = model.fit(ids, targets, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -377,3 +377,26 @@ def test_a_constraint_that_changes_the_shape_is_reported_when_fit_compiles():
     x = np.ones((4, 3), np.float32)
     with pytest.raises(LayerConfigError, match=r"weight 'shrunk/kernel' returned shape \(2,\).*must keep the shape"):
         model.fit(x, np.ones((4, 2), np.float32), verbose=0)
+
+
+@pytest.mark.parametrize("inner_batch_norm", [False, True])
+def test_activity_penalties_inside_time_distributed_match_keras(inner_batch_norm):
+    """With BatchNormalization inside, TimeDistributed folds time into the batch; penalties are
+    still divided by the number of samples and summed over timesteps, as Keras computes them."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 5, 3)).astype("float32")
+    y = rng.standard_normal((4, 5, 2)).astype("float32")
+    made = []
+    for module, layers in ((keras, keras.layers), (kfunc, kfunc.layers)):
+        frame = module.Input((3,))
+        hidden = layers.Dense(4, activity_regularizer=module.regularizers.L2(0.1))(frame)
+        if inner_batch_norm:
+            hidden = layers.BatchNormalization()(hidden)
+        inner = module.Model(frame, layers.Dense(2)(hidden))
+        sequence = module.Input((5, 3))
+        model = module.Model(sequence, layers.TimeDistributed(inner)(sequence))
+        model.compile("sgd", "mse")
+        made.append(model)
+    reference, model = made
+    model.set_weights(reference.get_weights())
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), reference.evaluate(x, y, verbose=0), rtol=1e-5)

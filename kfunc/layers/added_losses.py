@@ -30,11 +30,15 @@ class LossCollector:
     ``valid``: ``(batch,)`` 1.0 for real samples and 0.0 for padding rows (the training step's
     last partial batch), or None: activity penalties then ignore the padding rows and are
     divided by the number of real samples, as Keras computes them on the unpadded batch.
+    ``rows_per_sample``: how many rows of the arrays seen inside stand for one sample
+    (``TimeDistributed`` folding ``timesteps`` into the batch), so penalties still divide by
+    the number of samples.
     """
 
-    def __init__(self, valid=None):
+    def __init__(self, valid=None, rows_per_sample: int = 1):
         self.entries: list[tuple[object, jax.Array]] = []
         self.valid = valid
+        self.rows_per_sample = rows_per_sample
 
     def add(self, layer, value) -> None:
         self.entries.append((layer, value))
@@ -60,6 +64,14 @@ def _as_float_sum(value) -> jax.Array:
 def active() -> LossCollector | None:
     """The collector of the call in progress, if any."""
     return _ACTIVE.get()
+
+
+def real_rows(batch: int):
+    """``(batch,)`` 1.0 for real samples and 0.0 for the rows a training step padded its last
+    partial batch with, when a step is running on arrays of that batch size; else None."""
+    collector = _ACTIVE.get()
+    valid = None if collector is None else collector.valid
+    return valid if valid is not None and valid.shape[0] == batch else None
 
 
 @contextlib.contextmanager
@@ -158,10 +170,10 @@ def add_activity_loss(layer, outputs) -> None:
         if valid is not None and output.shape[0] == valid.shape[0]:
             rows = valid.reshape((-1,) + (1,) * (output.ndim - 1)) > 0
             penalty = regularizer(jnp.where(rows, output, jnp.zeros((), output.dtype)))
-            count = jnp.sum(valid)
+            count = jnp.sum(valid) / collector.rows_per_sample
         else:
             penalty = regularizer(output)
-            count = output.shape[0]
+            count = output.shape[0] / collector.rows_per_sample
         penalty = jnp.asarray(penalty)
         count = jnp.asarray(count, penalty.dtype)
         # Keras's divide_no_nan: an empty batch adds nothing.
@@ -177,6 +189,23 @@ def without_activity_of(layer) -> Iterator[None]:
         yield
     finally:
         _NO_ACTIVITY.reset(token)
+
+
+@contextlib.contextmanager
+def folded_collecting(steps: int) -> Iterator[None]:
+    """Inside the block, arrays hold ``steps`` rows per sample (``(batch * steps, ...)``, sample
+    ``b`` at rows ``b * steps ...``): activity penalties are summed over the steps and divided by
+    the number of samples, as Keras computes them one timestep at a time."""
+    outer = _ACTIVE.get()
+    if outer is None:
+        yield
+        return
+    valid = None if outer.valid is None else jnp.repeat(outer.valid, steps)
+    with collecting(valid) as inner:
+        inner.rows_per_sample = outer.rows_per_sample * steps
+        yield
+    for owner, value in inner.entries:
+        outer.add(owner, value)
 
 
 def vmap_collecting(fn: Callable, *, in_axes, out_axes) -> Callable:

@@ -12,9 +12,9 @@ Two lowerings, chosen like the regular convolutions' (``conv.LOWERING``): XLA's 
 one feature group per input channel, or, on CPU, a sum over the kernel's offsets of each
 offset's window slice (``conv.window_slices``) times that offset's per-channel weights. XLA's
 grouped convolution is slow on CPU, its kernel gradient inside a compiled loop (the training step)
-most of all: measured here for a 3x3 depthwise convolution of 64 images of 28x28x32, forward and
-backward, 184 ms against 106 ms for the slices, and 3.7 s against 79 ms per step inside a
-``fori_loop``.
+most of all: ``python benchmarks/depthwise.py`` (a 3x3 depthwise convolution of 64 images of
+28x28x32, forward and backward, 2-core Xeon) measured 84 ms against 52 ms for the slices in one
+jitted call, and 1.67 s against 27 ms per step inside a ``fori_loop``.
 """
 
 from __future__ import annotations

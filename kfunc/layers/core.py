@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import jax
@@ -125,11 +126,11 @@ class Lambda(Layer):
     """Wraps a function of arrays, ``function(inputs, **arguments)``, as a layer without weights.
 
     The output shape is inferred by tracing the function; ``output_shape`` (without the batch axis),
-    when given, is checked against it. A mask on the input passes through unchanged, or is
-    computed by ``mask`` (a function ``mask(inputs, previous_mask)``, or a fixed mask), as in Keras.
+    when given, is checked against it. As in Keras, the function receives ``mask=`` and
+    ``training=`` when its signature names them; the output's mask is ``mask(inputs, previous_mask)``
+    (a function) or ``mask`` itself (a fixed mask), and without ``mask=`` the layer drops the
+    input's mask (with a warning).
     """
-
-    _passes_masks = True
 
     def __init__(self, function: Callable, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
@@ -138,15 +139,22 @@ class Lambda(Layer):
         self.function = function
         self.output_shape_hint = tuple(output_shape) if output_shape is not None else None
         self.mask = mask
+        self.supports_masking = mask is not None
         self.arguments = dict(arguments or {})
+        try:
+            names = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            names = {}
+        self._function_takes = {name for name in ("mask", "training") if name in names}
 
-    def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+    def call(self, inputs, mask=None, training=None):
+        extra = {"mask": mask, "training": training}
+        return self.function(inputs, **self.arguments, **{k: extra[k] for k in self._function_takes})
 
     def compute_mask(self, inputs, mask=None):
         if callable(self.mask):
             return self.mask(inputs, mask)
-        return mask if self.mask is None else self.mask
+        return self.mask
 
     def _call_symbolic(self, args, kwargs):
         outputs = super()._call_symbolic(args, kwargs)

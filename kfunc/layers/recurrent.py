@@ -165,12 +165,14 @@ class RNN(Layer):
     def _step_mask(self, inputs, mask):
         """The mask as ``(timesteps, batch, 1)`` booleans, in the order the scan visits the steps."""
         mask = jax.tree_util.tree_leaves(mask)[0]
-        if tuple(mask.shape) != tuple(inputs.shape[:2]):
+        if tuple(mask.shape[:2]) != tuple(inputs.shape[:2]):
             raise LayerInputError(
                 f"{describe_layer(self)}: the mask must have shape (batch, timesteps) = {tuple(inputs.shape[:2])}, "
                 f"but received shape {tuple(mask.shape)}."
             )
-        keep = jnp.swapaxes(mask.astype(bool), 0, 1)[..., None]
+        # A step with more mask axes (a sequence of sentences) counts while any of its entries does (Keras).
+        mask = jnp.any(mask.astype(bool), axis=tuple(range(2, mask.ndim))) if mask.ndim > 2 else mask.astype(bool)
+        keep = jnp.swapaxes(mask, 0, 1)[..., None]
         return keep[::-1] if self.go_backwards else keep
 
     def compute_mask(self, inputs, mask=None):

@@ -67,7 +67,8 @@ class TimeDistributed(Layer):
         else:
             batch, steps = inputs.shape[0], inputs.shape[1]
             fold = lambda a: None if a is None else a.reshape((batch * steps,) + a.shape[2:])  # noqa: E731
-            folded = call_inner(fold(inputs), fold(inner_mask))
+            with added_losses.folded_collecting(steps):
+                folded = call_inner(fold(inputs), fold(inner_mask))
             outputs = folded.reshape((batch, steps) + folded.shape[1:]) if hasattr(folded, "shape") else folded
         if not hasattr(outputs, "shape"):
             raise LayerInputError(

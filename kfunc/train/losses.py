@@ -257,7 +257,7 @@ def per_sample(loss: Callable, y_true, y_pred):
     return values
 
 
-def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid):
+def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid, *, output_name: str = "output"):
     """``(sum of loss * weight over kept steps, number of kept steps)`` for an output that carries
     a mask ``(batch, timesteps)``: Keras's rule, the loss averages over the kept steps of the whole
     batch. ``weight (batch,)``: the sample weights (padding rows 0); ``valid (batch,)``: 1 for real
@@ -267,7 +267,11 @@ def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid):
     if values.ndim > mask.ndim:
         values = jnp.mean(values, axis=tuple(range(mask.ndim, values.ndim)))
     elif values.ndim < mask.ndim:
-        mask = jnp.all(mask, axis=tuple(range(values.ndim, mask.ndim)))
+        raise TrainingConfigError(
+            f"Output '{output_name}' carries a mask of shape {tuple(mask.shape)} (padded steps from "
+            f"Embedding(mask_zero=True) or Masking), but its loss returned values of shape {tuple(values.shape)}: "
+            "a loss must keep the timestep axes (reduce only the last axis) so that padded steps can be left out."
+        )
 
     def per_row(w):
         return w.reshape(w.shape + (1,) * (mask.ndim - 1)).astype(jnp.float32)

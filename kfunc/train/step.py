@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from kfunc.data.fit_data import check_target
 from kfunc.layers import added_losses
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
@@ -69,6 +70,10 @@ def flatten_outputs(outputs, names: list[str]) -> list:
     if isinstance(outputs, dict):
         return [outputs[n] for n in names]
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+class _ShapeOnly(NamedTuple):
+    shape: tuple
 
 
 class StepBuilder:
@@ -138,18 +143,28 @@ class StepBuilder:
         for i in self.config.trained_outputs:
             spec = self.config.outputs[i]
             weight = batch.valid if batch.weights[i] is None else batch.valid * batch.weights[i]
+            self._check_traced_target(i, batch.targets[i], outputs[i])
             if masks[i] is None:
                 values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
                 per_output[i] = jnp.sum(values * weight) / count
             else:  # padded timesteps (Embedding(mask_zero=True), Masking) carry no loss
                 kept_total, kept_steps = losses_lib.masked_total(
-                    spec.loss, batch.targets[i], outputs[i], masks[i], weight, batch.valid
+                    spec.loss, batch.targets[i], outputs[i], masks[i], weight, batch.valid, output_name=self.names[i]
                 )
                 per_output[i] = jnp.where(kept_steps > 0, kept_total / jnp.maximum(kept_steps, 1.0), 0.0)
             total = total + spec.loss_weight * per_output[i]
         # As Keras's compute_loss: the reported loss includes the added losses and weight penalties.
         total = total + added.total() + self.rules.penalty(params)
         return total, (per_output, outputs, new_state, masks)
+
+    def _check_traced_target(self, i: int, target, output) -> None:
+        """Labels were checked against the output's declared shape before compiling; sizes the
+        model left unknown (``Input(shape=(None,))``) are checked here, while tracing."""
+        declared = self.model.outputs[i].shape
+        if all(d is not None for d in declared[1:]):
+            return
+        concrete = _ShapeOnly((None,) + tuple(output.shape[1:]))
+        check_target(target, concrete, self.config.outputs[i].loss, self.names[i])
 
     def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch, masks=None) -> dict:
         states = dict(states)
