@@ -10,30 +10,18 @@ lowerings in the same process; prints milliseconds per step and the ratio.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from time_distributed import time_call
 
 import kfunc
-from kfunc.layers import conv as conv_lib
 from kfunc.layers import DepthwiseConv2D, Input
+from kfunc.layers import conv as conv_lib
 from kfunc.models import Model
 
 BATCH, SIZE, CHANNELS, STEPS = 64, 28, 32, 5
-
-
-def median_seconds(fn, *args, repeats=10):
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def measure(lowering: str, x) -> tuple[float, float]:
@@ -56,7 +44,7 @@ def measure(lowering: str, x) -> tuple[float, float]:
 
         return lax.fori_loop(0, STEPS, step, p)
 
-    return median_seconds(grad, params, x), median_seconds(loop, params, x, repeats=3) / STEPS
+    return time_call(grad, params, x, repeats=10), time_call(loop, params, x, repeats=3) / STEPS
 
 
 def main():

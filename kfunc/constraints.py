@@ -12,13 +12,10 @@ to its weight after every optimizer update inside the compiled training step.
 
 from __future__ import annotations
 
-import inspect
-
 import jax.numpy as jnp
 
-from kfunc import regularizers
+from kfunc import config_object
 from kfunc.config_object import ConfigObject
-from kfunc.errors import LayerConfigError
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): added to a norm before dividing by it
 
@@ -112,36 +109,23 @@ _STRINGS = {
 }
 
 
+FAMILY = config_object.Family(
+    kind="constraint", base="Constraint", module="constraints", signature="w -> projected w",
+    table=CONSTRAINTS, strings=_STRINGS,
+)
+
+
 def serialize(constraint) -> dict | None:
     """``{"class_name": ..., "config": {...}}`` for a constraint object (Keras's layout)."""
-    return regularizers.serialize(constraint)
+    return config_object.serialize(constraint)
 
 
 def deserialize(config: dict):
     """The constraint that ``serialize`` described."""
-    return regularizers._from_dict(config, "constraint", CONSTRAINTS, "constraints.deserialize")
+    return config_object.deserialize(config, FAMILY)
 
 
 def get(identifier):
     """``None``, a name (``'max_norm'``), a ``serialize`` dict, a class, an instance or any
     callable ``w -> w'``; returns a callable or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        make = _STRINGS.get(identifier)
-        if make is None:
-            raise LayerConfigError(
-                f"Unknown constraint '{identifier}'; expected one of {sorted(_STRINGS)}, a Constraint or a "
-                "callable w -> projected w."
-            )
-        return make()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise LayerConfigError(
-        f"A constraint must be a name, a dict from constraints.serialize, a Constraint or a callable "
-        f"w -> projected w, received {type(identifier).__name__} {identifier!r:.60}."
-    )
+    return config_object.get(identifier, FAMILY)

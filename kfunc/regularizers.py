@@ -14,12 +14,12 @@ Strings: ``'l1'`` is ``L1(0.01)``, ``'l2'`` is ``L2(0.01)``, ``'l1_l2'`` is ``L1
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import jax.numpy as jnp
 from jax import lax
 
+from kfunc import config_object
 from kfunc.config_object import ConfigObject
 from kfunc.errors import LayerConfigError
 
@@ -143,58 +143,23 @@ _STRINGS = {
 }
 
 
+FAMILY = config_object.Family(
+    kind="regularizer", base="Regularizer", module="regularizers", signature="x -> scalar penalty",
+    table=REGULARIZERS, strings=_STRINGS,
+)
+
+
 def serialize(regularizer) -> dict | None:
     """``{"class_name": ..., "config": {...}}`` for a regularizer object (Keras's layout)."""
-    if regularizer is None:
-        return None
-    from kfunc.saving import registry
-
-    name = registry.registered_name(type(regularizer)) or type(regularizer).__name__
-    return {"class_name": name, "config": regularizer.get_config()}
-
-
-def _from_dict(identifier: dict, kind: str, table: dict, context: str):
-    """A built-in or registered class named by ``{"class_name", "config"}``; never imports a name."""
-    from kfunc.saving import registry
-
-    name, config = identifier.get("class_name"), identifier.get("config", {})
-    found = table.get(name) if isinstance(name, str) else None
-    if found is None and isinstance(name, str):
-        found = registry.registered_object(name)
-    if found is None or not inspect.isclass(found) or not isinstance(config, dict):
-        raise LayerConfigError(
-            f"{context}: {identifier!r:.100} names no {kind} class; expected "
-            f'{{"class_name": one of {sorted(table)} or a name registered with kfunc.saving.register, '
-            f'"config": {{...}}}}.'
-        )
-    return found.from_config(config) if hasattr(found, "from_config") else found(**config)
+    return config_object.serialize(regularizer)
 
 
 def deserialize(config: dict):
     """The regularizer that ``serialize`` described."""
-    return _from_dict(config, "regularizer", REGULARIZERS, "regularizers.deserialize")
+    return config_object.deserialize(config, FAMILY)
 
 
 def get(identifier):
     """``None``, a name (``'l2'``), a ``serialize`` dict, a class, an instance or any callable
     ``x -> scalar``; returns a callable or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        make = _STRINGS.get(identifier)
-        if make is None:
-            raise LayerConfigError(
-                f"Unknown regularizer '{identifier}'; expected one of {sorted(_STRINGS)}, a Regularizer or a "
-                "callable x -> scalar penalty."
-            )
-        return make()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise LayerConfigError(
-        f"A regularizer must be a name, a dict from regularizers.serialize, a Regularizer or a callable "
-        f"x -> scalar penalty, received {type(identifier).__name__} {identifier!r:.60}."
-    )
+    return config_object.get(identifier, FAMILY)
