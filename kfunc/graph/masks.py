@@ -65,19 +65,13 @@ def call_node_with_masks(layer, node: Node, args: tuple, kwargs: dict, masks: di
     if previous is None and mask_args and has_mask(mask_args[0]):
         previous = mask_args[0]
     result, output_masks = layer._masked_call(args, kwargs, previous)
-    if has_mask(previous) and not layer.supports_masking and not _consumes_masks(kwargs):
+    if has_mask(previous) and not layer.supports_masking:
         warnings.warn(
             f"Layer '{layer.name}' ({type(layer).__name__}) does not support masking, but its input "
             "carries a mask: the mask is dropped and layers after it will not see it.",
             stacklevel=2,
         )
     return result, align_masks(output_masks, len(node.outputs))
-
-
-def _consumes_masks(kwargs: dict) -> bool:
-    """Whether the call received masks (``mask=`` or ``<argument>_mask=``): a layer that reads
-    its masks and returns none (``GlobalAveragePooling1D``, attention) drops nothing silently."""
-    return any(name == "mask" or name.endswith("_mask") for name, value in kwargs.items() if value is not None)
 
 
 def align_masks(output_masks, count: int) -> list:

@@ -16,6 +16,17 @@ def _axes(axis, ndim):
     return tuple(a % ndim for a in axes)
 
 
+def _add_gamma_and_beta(layer, shape) -> None:
+    """``layer.gamma`` (if ``scale``) and ``layer.beta`` (if ``center``) of ``shape``, with the layer's
+    initializers, regularizers and constraints; never autocast (float32 under a mixed policy)."""
+    layer.gamma = layer.add_weight("gamma", shape, layer.gamma_initializer, autocast=False,
+                                   regularizer=layer.gamma_regularizer,
+                                   constraint=layer.gamma_constraint) if layer.scale else None
+    layer.beta = layer.add_weight("beta", shape, layer.beta_initializer, autocast=False,
+                                  regularizer=layer.beta_regularizer,
+                                  constraint=layer.beta_constraint) if layer.center else None
+
+
 class BatchNormalization(Layer):
     """Normalizes over the batch (and all axes but ``axis``).
 
@@ -47,12 +58,7 @@ class BatchNormalization(Layer):
         shape = tuple(checks.known_size(input_shape[a], f"axis {a}", self, input_shape) for a in axes)
         # autocast=False: under a mixed policy the statistics and gamma/beta stay float32, and so
         # does the normalization (Keras 3); only the output is cast to the compute dtype.
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, autocast=False,
-                                     regularizer=self.gamma_regularizer,
-                                     constraint=self.gamma_constraint) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer, autocast=False,
-                                    regularizer=self.beta_regularizer,
-                                    constraint=self.beta_constraint) if self.center else None
+        _add_gamma_and_beta(self, shape)
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False,
                                            autocast=False)
         self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
@@ -142,12 +148,7 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         axes = _axes(self.axis, len(input_shape))
         shape = tuple(checks.known_size(input_shape[a], f"axis {a}", self, input_shape) for a in axes)
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, autocast=False,
-                                     regularizer=self.gamma_regularizer,
-                                     constraint=self.gamma_constraint) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer, autocast=False,
-                                    regularizer=self.beta_regularizer,
-                                    constraint=self.beta_constraint) if self.center else None
+        _add_gamma_and_beta(self, shape)
         self.input_spec = InputSpec(ndim=len(input_shape), axes={a: s for a, s in zip(axes, shape, strict=True)})
 
     # As in Keras 3, inputs are not cast to the compute dtype first: the statistics use the inputs
@@ -230,11 +231,7 @@ class GroupNormalization(Layer):
             )
         # autocast=False, and no input cast below: as LayerNormalization (and Keras 3), statistics and
         # gamma/beta stay float32 under a mixed policy; only the output is in the compute dtype.
-        gamma, beta = self.gamma_initializer, self.beta_initializer
-        self.gamma = self.add_weight("gamma", (channels,), gamma, autocast=False, regularizer=self.gamma_regularizer,
-                                     constraint=self.gamma_constraint) if self.scale else None
-        self.beta = self.add_weight("beta", (channels,), beta, autocast=False, regularizer=self.beta_regularizer,
-                                    constraint=self.beta_constraint) if self.center else None
+        _add_gamma_and_beta(self, (channels,))
         self.input_spec = InputSpec(ndim=ndim, axes={axis: channels})
 
     _autocast = False
