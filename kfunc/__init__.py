@@ -23,7 +23,7 @@ from kfunc.layers.weights_api import Variables
 from kfunc.lower import Lowered, lower
 from kfunc.models import Model, Sequential
 
-__version__ = "0.1.0"
+from kfunc.version import __version__
 
 __all__ = [
     "Input",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import NamedTuple
 
+from kfunc import registry
 from kfunc.errors import LayerConfigError
 
 
@@ -49,16 +50,12 @@ def serialize(obj) -> dict | None:
     """``{"class_name": ..., "config": {...}}`` for a config object (Keras's layout)."""
     if obj is None:
         return None
-    from kfunc.saving import registry
-
     name = registry.registered_name(type(obj)) or type(obj).__name__
     return {"class_name": name, "config": obj.get_config()}
 
 
 def deserialize(identifier: dict, family: Family):
     """A built-in or registered class named by ``{"class_name", "config"}``; never imports a name."""
-    from kfunc.saving import registry
-
     name, config = identifier.get("class_name"), identifier.get("config", {})
     found = family.table.get(name) if isinstance(name, str) else None
     if found is None and isinstance(name, str):

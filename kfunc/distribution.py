@@ -32,13 +32,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from kfunc.errors import KfuncError
+from kfunc.errors import DistributionError  # noqa: F401 (re-exported)
 
 _current: Distribution | None = None
-
-
-class DistributionError(KfuncError, ValueError):
-    """A mesh, layout or batch size that the devices cannot take."""
 
 
 def list_devices(device_type: str | None = None) -> list:

@@ -39,6 +39,44 @@ class ExportError(KfuncError, ValueError):
     called with inputs it cannot take."""
 
 
+class PolicyError(KfuncError, ValueError):
+    """A dtype policy was asked for by a name, dtype or config that does not describe one."""
+
+class SavedFileError(KfuncError, ValueError):
+    """A saved file (weights or whole model) is missing, unreadable, corrupt, or holds something
+    kfunc refuses to load (pickled objects, unsafe member names, sizes over the caps)."""
+
+class WeightsFileError(SavedFileError):
+    """A weights file is missing, unreadable, corrupt or holds something other than plain arrays."""
+
+class ModelFileError(SavedFileError):
+    """A model file (``model.save``) is missing, unreadable, corrupt or describes a model kfunc
+    cannot rebuild."""
+
+class UnknownObjectError(ModelFileError):
+    """A model file names a class or function that is neither built in, registered with
+    ``kfunc.saving.register``, nor given in ``custom_objects``; nothing is ever imported by name."""
+
+class SavingError(KfuncError, ValueError):
+    """A model cannot be saved: it holds an object that cannot be named in a file (a ``lambda``
+    that is not registered, an array among call arguments, a weight path that is not a safe name)."""
+
+class RegistrationError(KfuncError, ValueError):
+    """``kfunc.saving.register`` was given a name that is taken or not a non-empty string."""
+
+class BackupError(KfuncError, ValueError):
+    """A backup cannot be restored into this model and training configuration."""
+
+class TrainingConfigError(KfuncError, ValueError):
+    """compile() was given a loss, metric, optimizer or weights it cannot use."""
+
+class DataError(KfuncError, ValueError):
+    """Data passed to fit / evaluate / predict does not match the model."""
+
+class DistributionError(KfuncError, ValueError):
+    """A mesh, layout or batch size that the devices cannot take."""
+
+
 def describe_layer(layer) -> str:
     """``"Layer 'dense_1' (Dense)"``: how every message names a layer."""
     return f"Layer '{layer.name}' ({type(layer).__name__})"

@@ -7,7 +7,7 @@
 A policy named after a dtype (``"float32"``, ``"bfloat16"``, ``"float16"``) stores and computes in
 that dtype; ``"mixed_bfloat16"`` and ``"mixed_float16"`` store weights in float32 and compute in
 the half-precision dtype. Under a mixed policy a layer casts its floating inputs to the compute
-dtype and reads its floating weights in the compute dtype (``kfunc.layers.autocast``); the
+dtype and reads its floating weights in the compute dtype (``kfunc.core.autocast``); the
 float32 weights are what gradients are taken with respect to and what the optimizer updates.
 
 The global policy is one value for the process (Keras keeps one per thread); layers read it once,
@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from kfunc.errors import KfuncError
+from kfunc.errors import PolicyError  # noqa: F401 (re-exported)
 
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-
-
-class PolicyError(KfuncError, ValueError):
-    """A dtype policy was asked for by a name, dtype or config that does not describe one."""
 
 
 def _describe(value) -> str:

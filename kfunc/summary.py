@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kfunc import registry
+
 
 def _shape_text(structure) -> str:
     if isinstance(structure, (list, tuple)) and structure and isinstance(structure[0], (list, tuple)):
@@ -46,10 +48,13 @@ def _output_shape(layer, nodes) -> str:
     return shapes[0] if len(set(shapes)) == 1 else "multiple"
 
 
+def _is_model(layer) -> bool:
+    """Whether ``layer`` is a kfunc Model (the class ``kfunc.models`` registered as Functional)."""
+    return isinstance(layer, registry.builtins("layer")["Functional"])
+
+
 def summary_rows(model, *, expand_nested: bool = False, depth: int = 0) -> list[tuple[str, str, str, list[str]]]:
     """``(name (type), output shape, params, connected-to lines)`` for each row."""
-    from kfunc.models.functional import Model
-
     rows = []
     functional = hasattr(model, "_graph")
     nodes_by_layer = _model_nodes(model) if functional else {}
@@ -59,16 +64,14 @@ def summary_rows(model, *, expand_nested: bool = False, depth: int = 0) -> list[
         indent = "  " * depth
         rows.append((f"{indent}{layer.name} ({type(layer).__name__})", _output_shape(layer, nodes),
                      f"{layer.count_params():,}", connected))
-        if expand_nested and isinstance(layer, Model):
+        if expand_nested and _is_model(layer):
             rows.extend(summary_rows(layer, expand_nested=True, depth=depth + 1))
     return rows
 
 
 def summary_text(model, *, line_length: int = 98, expand_nested: bool = False, show_trainable: bool = False) -> str:
-    from kfunc.models.sequential import Sequential
-
     rows = summary_rows(model, expand_nested=expand_nested)
-    with_connections = not isinstance(model, Sequential)
+    with_connections = not isinstance(model, registry.builtins("layer")["Sequential"])
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if with_connections else [])
     fractions = [0.33, 0.22, 0.12, 0.33] if with_connections else [0.45, 0.35, 0.2]
     widths = [max(12, int(line_length * f)) for f in fractions]

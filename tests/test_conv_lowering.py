@@ -49,3 +49,23 @@ def test_chunk_count_divides_the_batch():
     assert conv._chunks(128, 663_552) == 16
     assert conv._chunks(100, 10 * conv.PATCH_CHUNK_BYTES // 100) == 10
     assert conv._chunks(7, 10) == 1
+
+
+def test_the_lowering_is_chosen_per_target_platform_of_an_export():
+    """A multi-platform export made on CPU carries XLA's convolution for CUDA and the slicing for
+    CPU; a CPU-only program holds no XLA convolution at all."""
+    import kfunc
+
+    inputs = kfunc.Input(shape=(8, 8, 3))
+    outputs = kfunc.layers.DepthwiseConv2D(3)(kfunc.layers.Conv2D(4, 3)(inputs))
+    model = kfunc.Model(inputs, outputs)
+    params, state = model.init(jax.random.key(0))
+    x = jnp.ones((2, 8, 8, 3), jnp.float32)
+
+    def forward(p, x):
+        return model.apply(p, state, x)[0]
+
+    cpu_only = jax.export.export(jax.jit(forward), platforms=["cpu"])(params, x).mlir_module()
+    both = jax.export.export(jax.jit(forward), platforms=["cpu", "cuda"])(params, x).mlir_module()
+    assert "stablehlo.convolution" not in cpu_only
+    assert "stablehlo.convolution" in both and "stablehlo.case" in both

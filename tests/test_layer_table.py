@@ -23,7 +23,7 @@ from layer_cases import CASES, LayerCase  # noqa: E402
 
 import kfunc  # noqa: E402
 from kfunc.graph.tensor import is_symbolic  # noqa: E402
-from kfunc.layers.tree_paths import get_path  # noqa: E402
+from kfunc.core.tree_paths import get_path  # noqa: E402
 
 BATCH = 3
 WEIGHT_SCALE = 0.5

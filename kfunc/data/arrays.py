@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from kfunc.errors import KfuncError, describe_value
-
-
-class DataError(KfuncError, ValueError):
-    """Data passed to fit / evaluate / predict does not match the model."""
+from kfunc.errors import DataError  # noqa: F401 (re-exported)
 
 
 def as_array(value, role: str) -> np.ndarray:

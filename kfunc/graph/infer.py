@@ -16,8 +16,6 @@ import numpy as np
 
 from kfunc.errors import KfuncError, LayerInputError, describe_layer
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
-from kfunc.layers import added_losses
-from kfunc.layers.variable import bind
 
 _MAX_RANK = 16
 
@@ -39,12 +37,12 @@ def _concrete_struct(tensor: SymbolicTensor, unknown_size: int) -> jax.ShapeDtyp
     return jax.ShapeDtypeStruct(shape, tensor.dtype)
 
 
-def _evaluate(layer, args, kwargs, to_struct):
-    """``jax.eval_shape`` of ``layer``'s array call, symbolic tensors replaced by ``to_struct(t)``."""
+def _evaluate(call, variables, args, kwargs, to_struct):
+    """``jax.eval_shape`` of ``call(variable_values, args, kwargs)`` with the variables and the
+    symbolic tensors (each replaced by ``to_struct(t)``) abstract."""
     leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_symbolic)
     positions = [i for i, leaf in enumerate(leaves) if is_symbolic(leaf)]
     structs = [to_struct(leaves[i]) for i in positions]
-    variables = layer.weights
     variable_structs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in variables]
 
     def run(variable_values, traced):
@@ -52,9 +50,7 @@ def _evaluate(layer, args, kwargs, to_struct):
         for position, value in zip(positions, traced, strict=True):
             filled[position] = value
         call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, filled)
-        # Losses added while shapes are inferred are abstract values: collected here and dropped.
-        with bind(variables, variable_values), added_losses.collecting():
-            return layer._call_arrays(call_args, call_kwargs)
+        return call(variable_values, call_args, call_kwargs)
 
     return jax.eval_shape(run, variable_structs, structs)
 
@@ -63,14 +59,17 @@ def _known(dim):
     return int(dim) if isinstance(dim, (int, np.integer)) else None
 
 
-def infer_outputs(layer, args: tuple, kwargs: dict):
+def infer_outputs(layer, args: tuple, kwargs: dict, call, variables):
     """The structure of ``jax.ShapeDtypeStruct``-like ``(shape, dtype)`` the call would return.
+
+    ``call(variable_values, args, kwargs)`` computes the layer on arrays with ``variables`` (each
+    with ``.shape``/``.dtype``) bound to ``variable_values``; ``layer`` names it in errors.
 
     Returns a pytree whose leaves are ``jax.ShapeDtypeStruct`` with ``None`` for unknown sizes
     (stored as a plain tuple in ``.shape``).
     """
     try:
-        result = _evaluate(layer, args, kwargs, _symbolic_struct)
+        result = _evaluate(call, variables, args, kwargs, _symbolic_struct)
         return jax.tree_util.tree_map(
             lambda s: _Struct(tuple(_known(d) for d in s.shape), s.dtype), result
         )
@@ -79,8 +78,8 @@ def infer_outputs(layer, args: tuple, kwargs: dict):
     except Exception as symbolic_error:  # retry with concrete sizes below
         first_error = symbolic_error
     try:
-        small = _evaluate(layer, args, kwargs, lambda t: _concrete_struct(t, 2))
-        large = _evaluate(layer, args, kwargs, lambda t: _concrete_struct(t, 5))
+        small = _evaluate(call, variables, args, kwargs, lambda t: _concrete_struct(t, 2))
+        large = _evaluate(call, variables, args, kwargs, lambda t: _concrete_struct(t, 5))
     except KfuncError:
         raise
     except Exception as error:

@@ -63,7 +63,8 @@ from kfunc.layers.reshape import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
-from kfunc.layers.variable import Variable
+from kfunc import registry as _registry
+from kfunc.core.variable import Variable
 from kfunc.layers.wrappers import Bidirectional, TimeDistributed
 
 # Keras's short aliases.
@@ -76,3 +77,16 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+
+def _builtin_layer_classes() -> dict:
+    """Every layer class this package exports, by class name (what model files may name)."""
+    exported = globals()
+    return {
+        cls.__name__: cls
+        for cls in exported.values()
+        if isinstance(cls, type) and issubclass(cls, Layer) and cls not in (Layer, exported.get("RNN"))
+    }
+
+
+_registry.add_builtins("layer", _builtin_layer_classes)

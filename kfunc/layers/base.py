@@ -30,10 +30,10 @@ from kfunc.graph.infer import infer_outputs
 from kfunc.graph.node import Node, flatten_symbolic
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers import added_losses
-from kfunc.layers.autocast import autocast
+from kfunc.core.autocast import autocast
 from kfunc.layers.node_api import NodeAccess
-from kfunc.layers.tree_paths import get_path
-from kfunc.layers.variable import Variable, bind
+from kfunc.core.tree_paths import get_path
+from kfunc.core.variable import Variable, bind
 from kfunc.layers.weights_api import WeightsAPI
 
 
@@ -118,6 +118,8 @@ class Layer(NodeAccess, WeightsAPI):
     # ------------------------------------------------------------------ sublayers
     def __setattr__(self, name, value):
         slots = self.__dict__.get("_sublayer_slots")
+        if isinstance(value, Variable) and "_own_variables" in self.__dict__:
+            self._track_variable(value)
         if slots is not None and not name.startswith("_"):
             if isinstance(value, Layer) or (
                 isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value)
@@ -275,13 +277,16 @@ class Layer(NodeAccess, WeightsAPI):
         return _map_inputs(lambda leaf: leaf.dtype, inputs)
 
     def _call_symbolic(self, args: tuple, kwargs: dict):
+        # The node keeps its own copy of the call's lists, tuples and dicts: a caller that later
+        # mutates the list it passed (``parts.reverse()``) cannot change the recorded graph.
+        args, kwargs = jax.tree_util.tree_map(lambda leaf: leaf, (tuple(args), dict(kwargs)), is_leaf=is_symbolic)
         inputs = args[0]
         self._input_leaves(inputs, symbolic=True)
         shapes = self._shapes_of(inputs, batch_none=False)
         if not self.built:
             self._build_from(shapes, self._other_build_shapes(args, kwargs))
         self.check_input_shapes(shapes, self._dtypes_of(inputs))
-        structs = infer_outputs(self, args, kwargs)
+        structs = infer_outputs(self, args, kwargs, self._abstract_call, self.weights)
         node_index = len(self._inbound_nodes)
         leaves, treedef = jax.tree_util.tree_flatten(structs)
         outputs = tuple(
@@ -299,6 +304,12 @@ class Layer(NodeAccess, WeightsAPI):
         )
         self._inbound_nodes.append(node)
         return node.output_structure
+
+    def _abstract_call(self, variable_values, args: tuple, kwargs: dict):
+        """The array call with ``self.weights`` bound to ``variable_values``, for shape inference;
+        losses added meanwhile are abstract values, collected and dropped."""
+        with bind(self.weights, variable_values), added_losses.collecting():
+            return self._call_arrays(args, kwargs)
 
     def _output_name(self, node_index: int, output_index: int, count: int) -> str:
         name = self.name if node_index == 0 else f"{self.name}#{node_index}"

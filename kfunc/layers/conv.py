@@ -12,7 +12,8 @@ product with the kernel. On XLA's CPU backend the patches lowering is the faster
 here for a 3x3, 32->64 channel convolution on 128 images of 26x26: forward and backward 144 ms
 against 308 ms), and XLA's kernel gradient inside a compiled loop, which the training step is,
 runs about 15x slower than outside one (5.5 s against 0.35 s), which the patches lowering does
-not. ``LOWERING = "auto"`` picks patches on CPU and XLA's convolution on accelerators.
+not. ``LOWERING = "auto"`` picks patches on CPU and XLA's convolution on accelerators, per target
+platform when the program is lowered (``by_platform``).
 
 Large patch matrices are built a chunk of the batch at a time (``lax.map``, each chunk
 rematerialized in the backward pass): a fresh 85 MB temporary cost more to allocate and fill
@@ -102,15 +103,17 @@ def _patches_product(inputs, kernel, strides, dilation, pairs):
     return patches @ kernel.reshape(-1, kernel.shape[-1])
 
 
-def prefer_patches(spatial_sizes) -> bool:
-    """Whether to lower by slicing windows (``window_slices``) rather than with XLA's convolution."""
+def by_platform(spatial_sizes, patches, xla, *operands):
+    """``patches(*operands)`` on CPU, ``xla(*operands)`` elsewhere, decided when the program is
+    lowered for its platform (``lax.platform_dependent``): a function lowered for CPU holds only
+    the slicing, one lowered for a GPU only XLA's convolution, and a multi-platform export made
+    on a CPU carries both and picks per device. ``LOWERING`` forces one; sizes that are not
+    static (symbolic shapes) always take XLA's convolution."""
     if LOWERING == "xla" or not all(isinstance(n, int) for n in spatial_sizes):
-        return False
-    return LOWERING == "patches" or jax.default_backend() == "cpu"
-
-
-def use_patches(groups: int, spatial_sizes) -> bool:
-    return groups == 1 and prefer_patches(spatial_sizes)
+        return xla(*operands)
+    if LOWERING == "patches":
+        return patches(*operands)
+    return lax.platform_dependent(*operands, cpu=patches, default=xla)
 
 
 def dimension_numbers(rank: int, data_format: str) -> tuple[str, str, str]:
@@ -263,12 +266,14 @@ class BaseConv(ConvWindow):
 
     def convolve(self, inputs, kernel):
         spatial = self.spatial_sizes(inputs.shape)
-        if use_patches(self.groups, spatial):
-            pairs = self.window_padding(spatial)
-            return self.on_channels_last(
-                lambda x: convolve_with_patches(x, kernel, self.strides, self.dilation_rate, pairs), inputs
-            )
-        return self.xla_convolve(inputs, kernel, self.groups)
+        if self.groups != 1:
+            return self.xla_convolve(inputs, kernel, self.groups)
+        pairs = self.window_padding(spatial) if all(isinstance(n, int) for n in spatial) else None
+
+        def patches(x, k):
+            return self.on_channels_last(lambda y: convolve_with_patches(y, k, self.strides, self.dilation_rate, pairs), x)
+
+        return by_platform(spatial, patches, lambda x, k: self.xla_convolve(x, k, self.groups), inputs, kernel)
 
     def call(self, inputs):
         return self.add_bias_and_activate(self.convolve(inputs, self.kernel.value))

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from kfunc import constraints, regularizers
 from kfunc.layers import checks
-from kfunc.layers.conv import ConvWindow, prefer_patches, window_slices
+from kfunc.layers.conv import ConvWindow, by_platform, window_slices
 from kfunc.layers.input_spec import InputSpec
 
 
@@ -86,16 +86,18 @@ class BaseDepthwiseConv(ConvWindow):
     def depthwise_convolve(self, inputs, kernel):
         """``kernel (*kernel_size, channels, multiplier)`` over inputs of this layer's data_format."""
         spatial = self.spatial_sizes(inputs.shape)
-        if prefer_patches(spatial):
-            pairs = self.window_padding(spatial)
-            return self.on_channels_last(
-                lambda x: depthwise_by_slices(x, kernel, self.strides, self.dilation_rate, pairs), inputs
-            )
-        channels, multiplier = kernel.shape[-2:]
-        # One feature group per input channel; a group's ``multiplier`` outputs are adjacent, which
-        # is the order of Keras's (channels, multiplier) kernel axes flattened.
-        grouped = kernel.reshape(kernel.shape[:-2] + (1, channels * multiplier))
-        return self.xla_convolve(inputs, grouped, groups=channels)
+        pairs = self.window_padding(spatial) if all(isinstance(n, int) for n in spatial) else None
+
+        def slices(x, k):
+            return self.on_channels_last(lambda y: depthwise_by_slices(y, k, self.strides, self.dilation_rate, pairs), x)
+
+        def grouped(x, k):
+            channels, multiplier = k.shape[-2:]
+            # One feature group per input channel; a group's ``multiplier`` outputs are adjacent,
+            # which is the order of Keras's (channels, multiplier) kernel axes flattened.
+            return self.xla_convolve(x, k.reshape(k.shape[:-2] + (1, channels * multiplier)), groups=channels)
+
+        return by_platform(spatial, slices, grouped, inputs, kernel)
 
     def call(self, inputs):
         return self.add_bias_and_activate(self.depthwise_convolve(inputs, self.kernel.value))

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from kfunc import constraints as constraints_lib
 from kfunc import initializers as initializers_lib
 from kfunc import regularizers as regularizers_lib
 from kfunc.errors import LayerConfigError, WeightsError, describe_layer
-from kfunc.layers.tree_paths import get_path, tree_from_paths
-from kfunc.layers.variable import Variable
+from kfunc.core.tree_paths import get_path, tree_from_paths
+from kfunc.core.variable import Variable
 
 
 class Variables(NamedTuple):
@@ -34,44 +35,114 @@ class Variables(NamedTuple):
 
 
 
+def _add_weight_arguments(layer, args: tuple, shape, initializer, dtype, name):
+    """``(shape, initializer, dtype, name)`` from Keras 3's positional ``(shape, initializer,
+    dtype)`` or Keras 2's ``(name, shape, initializer)``, each given once."""
+    if len(args) > 3:
+        raise LayerConfigError(
+            f"{describe_layer(layer)}: add_weight() takes at most 3 positional arguments (shape, initializer, "
+            f"dtype), received {len(args)}; pass the others by keyword."
+        )
+    keras2 = bool(args) and isinstance(args[0], str)
+    names = ("name", "shape", "initializer") if keras2 else ("shape", "initializer", "dtype")
+    given = {"shape": shape, "initializer": initializer, "dtype": dtype, "name": name}
+    for argument, value in zip(names, args, strict=False):
+        if given[argument] is not None:
+            raise LayerConfigError(
+                f"{describe_layer(layer)}: add_weight() received '{argument}' both positionally and as a "
+                "keyword; pass it once."
+            )
+        given[argument] = value
+    shape = () if given["shape"] is None else given["shape"]
+    return shape, given["initializer"], given["dtype"], given["name"]
+
+
 class WeightsAPI:
     """Weights of a layer and of the layers inside it (mixed into ``Layer``)."""
 
     # ------------------------------------------------------------------ weights
     def add_weight(
         self,
-        name: str,
-        shape,
-        initializer="glorot_uniform",
-        *,
-        trainable: bool = True,
+        *args,
+        shape=None,
+        initializer=None,
         dtype=None,
+        trainable: bool = True,
         autocast: bool = True,
         regularizer=None,
         constraint=None,
+        aggregation: str = "none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
     ) -> Variable:
-        """Declare a weight of ``shape``; returns the ``Variable`` (usable as an array in ``call``).
+        """Declare a weight; returns the ``Variable`` (usable in ``call`` through ``kfunc.ops``,
+        operators or ``.value``).
 
-        Stored in ``dtype`` (default: the layer's variable dtype). ``autocast``: under a mixed
-        policy ``call`` reads the weight in the compute dtype; ``False`` keeps its own dtype.
+        Keras 3's signature: ``add_weight(shape=None, initializer=None, dtype=None, trainable=True,
+        autocast=True, regularizer=None, constraint=None, name=None)``, ``shape`` (default ``()``),
+        ``initializer`` and ``dtype`` also positional. Keras 2's ``add_weight(name, shape,
+        initializer)`` (a name first) keeps working. ``initializer`` defaults to
+        ``"glorot_uniform"`` for floating weights and ``"zeros"`` otherwise; ``dtype`` to the layer's
+        variable dtype; ``name`` to ``"variable"``, ``"variable_1"``, ... unique within the layer.
+        ``autocast``: under a mixed policy ``call`` reads the weight in the compute dtype.
         ``regularizer`` (``x -> penalty``, e.g. ``'l2'``) adds to the training loss while the weight
         is trainable; ``constraint`` (``w -> w'``, e.g. ``'max_norm'``) projects it after each update.
         """
-        if any(v.name == name for v in self._own_variables):
-            raise LayerConfigError(f"{describe_layer(self)} already has a weight named '{name}'.")
+        shape, initializer, dtype, name = _add_weight_arguments(self, args, shape, initializer, dtype, name)
+        if overwrite_with_gradient:
+            raise LayerConfigError(
+                f"{describe_layer(self)}: add_weight(overwrite_with_gradient=True) (float8 training) is not "
+                "supported by kfunc; leave it False."
+            )
+        dtype = jnp.dtype(dtype if dtype is not None else self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if jnp.issubdtype(dtype, jnp.floating) else "zeros"
+        if name is None:
+            name = self._unused_weight_name("variable")
+        elif any(v.name == name for v in self._own_variables):
+            raise LayerConfigError(
+                f"{describe_layer(self)} already has a weight named '{name}'; give each weight a distinct "
+                "name (or none: unnamed weights are numbered)."
+            )
         variable = Variable(
-            name,
-            shape,
-            dtype if dtype is not None else self.dtype,
             initializers_lib.get(initializer),
+            shape,
+            dtype,
             trainable=trainable,
-            owner_name=self.name,
             autocast=autocast,
+            name=name,
+            owner_name=self.name,
             regularizer=regularizers_lib.get(regularizer),
             constraint=constraints_lib.get(constraint),
+            aggregation=aggregation,
         )
         self._own_variables.append(variable)
         return variable
+
+    def add_variable(self, shape=None, initializer=None, dtype=None, trainable: bool = True, autocast: bool = True,
+                     regularizer=None, constraint=None, name: str | None = None) -> Variable:
+        """Keras 3's alias of ``add_weight`` (the same arguments, keyword or positional)."""
+        return self.add_weight(shape=shape, initializer=initializer, dtype=dtype, trainable=trainable,
+                               autocast=autocast, regularizer=regularizer, constraint=constraint, name=name)
+
+    def _track_variable(self, variable: Variable) -> None:
+        """Adopt a ``Variable`` made directly (``self.w = kfunc.Variable(...)``) as a weight."""
+        if any(v is variable for v in self._own_variables):
+            return
+        if any(v.name == variable.name for v in self._own_variables):
+            variable.name = self._unused_weight_name(variable.name)
+        if variable.owner_name is None:
+            variable.owner_name = self.name
+        self._own_variables.append(variable)
+
+    def _unused_weight_name(self, base: str) -> str:
+        taken = {v.name for v in self._own_variables}
+        if base not in taken:
+            return base
+        index = 1
+        while f"{base}_{index}" in taken:
+            index += 1
+        return f"{base}_{index}"
 
     @property
     def weights(self) -> list[Variable]:

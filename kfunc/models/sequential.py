@@ -23,6 +23,7 @@ class Sequential(Model):
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
         self._last_output: SymbolicTensor | None = None
+        self._stack_outputs: list[SymbolicTensor] = []  # this model's output of each stacked layer
         self._compiled_cache = {}
         self._graph_stale = True
         for layer in layers or []:
@@ -50,8 +51,17 @@ class Sequential(Model):
             self._last_output = self._connect(layer, self._last_output)
         self._graph_changed()
 
+    def _connect_all(self) -> None:
+        """Call every stacked layer in turn on the input tensor, recording this model's outputs."""
+        self._stack_outputs = []
+        self._last_output = self._input_tensor
+        for layer in self._stack:
+            self._last_output = self._connect(layer, self._last_output)
+
     def _connect(self, layer: Layer, tensor: SymbolicTensor) -> SymbolicTensor:
         output = layer(tensor)
+        if isinstance(output, SymbolicTensor):
+            self._stack_outputs.append(output)
         if not isinstance(output, SymbolicTensor):
             raise GraphError(
                 f"Sequential '{self.name}': layer '{layer.name}' ({type(layer).__name__}) returns "
@@ -64,9 +74,11 @@ class Sequential(Model):
         if not self._stack:
             raise GraphError(f"Sequential '{self.name}' has no layers to pop.")
         layer = self._stack.pop()
+        # Only this model's graph changes: the popped layer keeps its nodes (another model may
+        # share the layer), and the new last output is this model's own tensor.
         if self._last_output is not None:
-            layer._inbound_nodes.pop()
-            self._last_output = self._stack[-1].get_output_at(len(self._stack[-1]._inbound_nodes) - 1) if self._stack else self._input_tensor
+            self._stack_outputs.pop()
+            self._last_output = self._stack_outputs[-1] if self._stack_outputs else self._input_tensor
         self._graph_changed()
         return layer
 
@@ -97,9 +109,8 @@ class Sequential(Model):
             if input_shape is None:
                 raise GraphError(f"Sequential '{self.name}'.build needs input_shape, e.g. (None, 784).")
             shape = (None,) + tuple(input_shape)[1:]
-            self._input_tensor = self._last_output = Input(batch_shape=shape, dtype=dtype)
-            for layer in self._stack:
-                self._last_output = self._connect(layer, self._last_output)
+            self._input_tensor = Input(batch_shape=shape, dtype=dtype)
+            self._connect_all()
             self._graph_changed()
         self._graph()
 

@@ -8,32 +8,4 @@ config naming a class or function that is not registered. Code catching that fam
 
 from __future__ import annotations
 
-from kfunc.errors import KfuncError
-
-
-class SavedFileError(KfuncError, ValueError):
-    """A saved file (weights or whole model) is missing, unreadable, corrupt, or holds something
-    kfunc refuses to load (pickled objects, unsafe member names, sizes over the caps)."""
-
-
-class WeightsFileError(SavedFileError):
-    """A weights file is missing, unreadable, corrupt or holds something other than plain arrays."""
-
-
-class ModelFileError(SavedFileError):
-    """A model file (``model.save``) is missing, unreadable, corrupt or describes a model kfunc
-    cannot rebuild."""
-
-
-class UnknownObjectError(ModelFileError):
-    """A model file names a class or function that is neither built in, registered with
-    ``kfunc.saving.register``, nor given in ``custom_objects``; nothing is ever imported by name."""
-
-
-class SavingError(KfuncError, ValueError):
-    """A model cannot be saved: it holds an object that cannot be named in a file (a ``lambda``
-    that is not registered, an array among call arguments, a weight path that is not a safe name)."""
-
-
-class RegistrationError(KfuncError, ValueError):
-    """``kfunc.saving.register`` was given a name that is taken or not a non-empty string."""
+from kfunc.errors import SavedFileError, WeightsFileError, ModelFileError, UnknownObjectError, SavingError, RegistrationError  # noqa: F401 (re-exported)

@@ -48,8 +48,7 @@ class ModelSerializer:
         return name or self.encoder.name_of(cls, f"Layer '{layer.name}'")
 
     def layer_spec(self, layer) -> dict:
-        from kfunc.models import Model, Sequential
-
+        Model, Sequential = registry.model_classes()
         # A layer without weights (an InputLayer shared by a model and the model nesting it) is
         # simply described twice; one with weights would come back as two sets of weights.
         if id(layer) in self._seen and layer.weights:
@@ -149,8 +148,7 @@ class ModelBuilder:
         return self.layer(data, context, depth)
 
     def layer(self, spec, context: str, depth: int = 0):
-        from kfunc.models import Model, Sequential
-
+        Model, Sequential = registry.model_classes()
         _require(depth <= MAX_NESTING, context, f"layers are nested more than {MAX_NESTING} levels deep.")
         _require(isinstance(spec, dict), context, f"a layer spec must be a JSON object, found {shown(spec)}.")
         class_name = spec.get("class_name")

@@ -29,7 +29,8 @@ from kfunc.saving.atomic import atomic_write
 from kfunc.saving.compile_state import compile_section, optimizer_members, restore_compile
 from kfunc.saving.errors import ModelFileError, SavingError
 from kfunc.saving.model_config import ModelBuilder, ModelSerializer
-from kfunc.saving.registry import Resolver, shown
+from kfunc.saving.registry import Resolver, model_classes, shown
+from kfunc.version import __version__
 
 FORMAT = "kfunc.model"
 FORMAT_VERSION = 1
@@ -56,9 +57,7 @@ def _weight_entries(model) -> list[tuple[str, object]]:
 def save_model(model, filepath, *, include_optimizer: bool = True, overwrite: bool = True) -> None:
     """Write ``model`` (architecture, weights and, with ``include_optimizer``, its compile()
     settings and optimizer state) to one file at ``filepath``, atomically."""
-    from kfunc import __version__
-    from kfunc.models import Model
-
+    Model, _ = model_classes()
     if not isinstance(model, Model):
         raise SavingError(f"save_model expects a kfunc Model, received {type(model).__name__}.")
     filepath = os.fspath(filepath)
@@ -109,9 +108,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
             raise ModelFileError(f"Model file '{path}' holds unexpected members {[shown(n) for n in unexpected[:5]]}.")
         builder = ModelBuilder(resolver)
         model = builder.layer(document["model"], f"Model file '{path}'")
-        from kfunc.models import Model
-
-        if not isinstance(model, Model):
+        if not isinstance(model, model_classes()[0]):
             raise ModelFileError(f"Model file '{path}' describes a {type(model).__name__} layer, not a model.")
         _set_weights(model, entries, archive, path)
         if compile and section is not None:

@@ -13,96 +13,24 @@ from __future__ import annotations
 
 import functools
 
-from kfunc.saving.errors import ModelFileError, RegistrationError, UnknownObjectError
-
-_REGISTERED: dict[str, object] = {}
-_NAMES: dict[int, str] = {}  # id(object) -> its registered name
-
-
-def register(target=None, *, name: str | None = None):
-    """Register a layer class, function (activation, loss, ``Lambda`` function), initializer or
-    loss class so model files can name it: ``@register``, ``@register("pkg>MyLayer")`` or
-    ``@register(name="pkg>my_loss")``. The default name is the object's ``__name__``; a ``lambda``
-    needs an explicit name (``register("pkg>square")(lambda x: x * x)``). Returns the object.
-    """
-    if isinstance(target, str):
-        if name is not None:
-            raise RegistrationError("register: give the name once, positionally or as name=.")
-        target, name = None, target
-
-    def decorate(obj):
-        if not callable(obj):
-            raise RegistrationError(
-                f"register expects a class or a function, received {type(obj).__name__} {obj!r:.60}."
-            )
-        key = name if name is not None else getattr(obj, "__name__", None)
-        if not isinstance(key, str) or not key or "<" in key:
-            raise RegistrationError(
-                f"register: {obj!r:.60} has no usable name ({key!r}); give one, e.g. "
-                "kfunc.saving.register('my_package>square')(function)."
-            )
-        if key in builtin_layers():
-            raise RegistrationError(
-                f"register: '{key}' is the name of a built-in kfunc layer; register yours under another "
-                f"name, e.g. 'my_package>{key}'."
-            )
-        existing = _REGISTERED.get(key)
-        if existing is not None and existing is not obj and not _same_definition(existing, obj):
-            raise RegistrationError(
-                f"register: the name '{key}' is already registered to {existing!r:.60}; choose another name."
-            )
-        if existing is not None:
-            _NAMES.pop(id(existing), None)
-        _REGISTERED[key] = obj
-        _NAMES[id(obj)] = key
-        return obj
-
-    return decorate if target is None else decorate(target)
+from kfunc import registry
+from kfunc.errors import ModelFileError, UnknownObjectError
+from kfunc.registry import _REGISTERED, register, registered_name, registered_object, unregister  # noqa: F401
 
 
-def _same_definition(a, b) -> bool:
-    """A class or function defined again (a re-run notebook cell or reloaded module)."""
-    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
-        getattr(b, "__module__", None),
-        getattr(b, "__qualname__", None),
-    ) and getattr(a, "__qualname__", None) is not None
-
-
-def registered_name(obj) -> str | None:
-    """The name ``obj`` was registered under, or ``None``."""
-    key = _NAMES.get(id(obj))
-    return key if key is not None and _REGISTERED.get(key) is obj else None
-
-
-def registered_object(name: str):
-    """The object registered under ``name``, or ``None``."""
-    return _REGISTERED.get(name)
-
-
-def unregister(name: str) -> None:
-    """Forget a registered name (tests use it)."""
-    obj = _REGISTERED.pop(name, None)
-    if obj is not None:
-        _NAMES.pop(id(obj), None)
-
-
-@functools.cache
 def builtin_layers() -> dict[str, type]:
-    """Every layer class of ``kfunc.layers`` by class name, plus ``Functional`` and ``Sequential``."""
-    from kfunc import layers
-    from kfunc.models import Model, Sequential
-
-    table = {
-        cls.__name__: cls
-        for cls in vars(layers).values()
-        if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls not in (layers.Layer, layers.RNN)
-    }
-    table["Functional"] = Model
-    table["Sequential"] = Sequential
-    return table
+    """Every layer class of ``kfunc.layers`` by class name, plus ``Functional`` and ``Sequential``
+    (the tables those packages add to ``kfunc.registry`` when imported)."""
+    return registry.builtins("layer")
 
 
-@functools.cache
+def model_classes() -> tuple[type, type]:
+    """``(Model, Sequential)``: the classes ``kfunc.models`` registered as ``"Functional"`` and
+    ``"Sequential"`` (looked up so that saving never imports the models package above it)."""
+    table = builtin_layers()
+    return table["Functional"], table["Sequential"]
+
+
 def builtin_layer_names() -> dict[type, str]:
     return {cls: name for name, cls in builtin_layers().items()}
 

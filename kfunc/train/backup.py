@@ -26,18 +26,14 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from kfunc.errors import KfuncError
 from kfunc.saving.atomic import atomic_write
 from kfunc.saving.weights import WeightsFileError, read_weights_file
 from kfunc.train.callbacks import Callback
 from kfunc.train.step import TrainState
+from kfunc.errors import BackupError  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 FILE_NAME = "backup.npz"
-
-
-class BackupError(KfuncError, ValueError):
-    """A backup cannot be restored into this model and training configuration."""
 
 
 class ResumePoint(NamedTuple):

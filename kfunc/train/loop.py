@@ -23,7 +23,7 @@ from kfunc.data import sources
 from kfunc.data.arrays import DataError
 from kfunc.data.fit_data import split_for_validation
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
-from kfunc.layers.tree_paths import tree_from_paths
+from kfunc.core.tree_paths import tree_from_paths
 from kfunc.layers.weights_api import Variables
 from kfunc.train import metrics as metrics_lib
 from kfunc.train.backup import BackupAndRestore, ResumePoint

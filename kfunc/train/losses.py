@@ -13,13 +13,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from kfunc.errors import KfuncError
+from kfunc.errors import TrainingConfigError  # noqa: F401 (re-exported)
 
 EPSILON = 1e-7  # Keras's backend epsilon, used to clip probabilities
-
-
-class TrainingConfigError(KfuncError, ValueError):
-    """compile() was given a loss, metric, optimizer or weights it cannot use."""
 
 
 def _float(x, like):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from kfunc.errors import LayerConfigError
-from kfunc.layers.tree_paths import get_path
+from kfunc.core.tree_paths import get_path
 
 
 class WeightRules(NamedTuple):

@@ -7,30 +7,29 @@ as they are), and ``Variable.value`` casts inside it. The cast is part of the tr
 gradients flow back to the stored float32 weights. Weights declared with ``autocast=False``
 (normalization parameters and statistics) always read in their own dtype.
 
-The scope is per thread and only consulted while a layer's ``call`` runs (at trace time under
-``jax.jit``); it never changes a stored value.
+The scope is a ``contextvars`` context (per thread and per asyncio task) and only consulted while
+a layer's ``call`` runs (at trace time under ``jax.jit``); it never changes a stored value.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+import contextvars
 from collections.abc import Iterator
 
-_state = threading.local()
+_DTYPE: contextvars.ContextVar = contextvars.ContextVar("kfunc_autocast", default=None)
 
 
 def current_dtype():
     """The dtype floating weights are read in right now, or ``None`` (as stored)."""
-    return getattr(_state, "dtype", None)
+    return _DTYPE.get()
 
 
 @contextlib.contextmanager
 def autocast(dtype) -> Iterator[None]:
     """Read floating weights as ``dtype`` (a ``jnp.dtype``, or ``None`` for no casting) in the block."""
-    previous = current_dtype()
-    _state.dtype = dtype
+    token = _DTYPE.set(dtype)
     try:
         yield
     finally:
-        _state.dtype = previous
+        _DTYPE.reset(token)
