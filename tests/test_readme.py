@@ -158,7 +158,7 @@ def readme_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("readme")
     (folder / "runner.py").write_text(RUNNER)
     (folder / "job.json").write_text(json.dumps(_job()))
-    flags = os.environ.get("XLA_FLAGS", "").replace("--xla_force_host_platform_device_count=4", "")
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", os.environ.get("XLA_FLAGS", ""))
     env = os.environ | {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=8"}
     done = subprocess.run([sys.executable, "runner.py", "job.json", "report.json"], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
