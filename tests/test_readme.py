@@ -82,7 +82,7 @@ def parse_blocks(text: str) -> list[Block]:
             skip = SKIP.fullmatch(marker.group("body"))
             if skip is None:
                 raise ValueError(
-                    f"README.md line {line - 1}: the marker {previous[-1]!r} is not "
+                    f"README.md line {before.rstrip().count(chr(10)) + 1}: the marker {previous[-1]!r} is not "
                     "'<!-- readme-test: skip (reason) -->'."
                 )
             skip_reason = skip.group("reason").strip()
