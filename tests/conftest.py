@@ -2,8 +2,11 @@
 
 import os
 
-# Must happen before jax initialises its backends.
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+# Must happen before jax initialises its backends. Added to flags a runner may already set (GPU
+# images often do), so the 4 CPU devices of the sharding tests exist on every runner.
+_flags = os.environ.get("XLA_FLAGS", "")
+if "--xla_force_host_platform_device_count" not in _flags:
+    os.environ["XLA_FLAGS"] = f"{_flags} --xla_force_host_platform_device_count=4".strip()
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax  # noqa: E402

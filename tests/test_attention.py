@@ -364,6 +364,7 @@ def test_argument_errors():
         mha.apply(params, state, QUERY, VALUE, key=KEY)
 
 
+@pytest.mark.slow  # tests/test_readme.py runs this README block (and checks the same) by default
 def test_readme_attention_example_runs():
     text = (Path(__file__).parent.parent / "README.md").read_text()
     section = text.split("\n- **Attention**", 1)[1].split("\n- **", 1)[0]

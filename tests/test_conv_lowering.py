@@ -36,13 +36,14 @@ def outputs_and_gradients(make, shape, lowering, chunk_bytes, monkeypatch):
 
 
 @pytest.mark.parametrize("index", range(len(CASES)))
-@pytest.mark.parametrize("chunk_bytes", [6 * 1024 * 1024, 512])  # 512: forces several chunks
-def test_patches_equal_xla_convolution(index, chunk_bytes, monkeypatch):
+def test_patches_equal_xla_convolution(index, monkeypatch):
     make, shape = CASES[index]
-    expected = outputs_and_gradients(make, shape, "xla", chunk_bytes, monkeypatch)
-    actual = outputs_and_gradients(make, shape, "patches", chunk_bytes, monkeypatch)
-    for a, b in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+    expected = outputs_and_gradients(make, shape, "xla", conv.PATCH_CHUNK_BYTES, monkeypatch)
+    # The whole batch in one chunk, and 512 bytes: several chunks.
+    for chunk_bytes in (6 * 1024 * 1024, 512):
+        actual = outputs_and_gradients(make, shape, "patches", chunk_bytes, monkeypatch)
+        for a, b in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4, err_msg=f"chunks of {chunk_bytes} bytes")
 
 
 def test_chunk_count_divides_the_batch():

@@ -204,6 +204,7 @@ def test_get_config_round_trip(layer):
     assert type(clone) is type(layer) and clone.get_config() == config
 
 
+@pytest.mark.slow  # tests/test_readme.py runs this README block (and checks the same) by default
 def test_readme_custom_layers_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the example writes custom.kfunc
     text = (Path(__file__).parent.parent / "README.md").read_text()

@@ -18,7 +18,20 @@ from kfunc.callbacks import BackupAndRestore, Callback
 from kfunc.layers import Dense, Dropout, Embedding, Flatten, Input
 from kfunc.models import Model
 
-pytestmark = pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices (conftest sets XLA_FLAGS)")
+# The host's CPU devices, on every runner: conftest asks XLA for 4 of them, and an accelerator runner
+# has them beside its GPUs or TPUs, so the sharding logic is checked everywhere, with numbers that
+# match a one-device CPU run exactly.
+CPUS = jax.devices("cpu")
+pytestmark = pytest.mark.skipif(
+    len(CPUS) < 4, reason=f"needs 4 CPU devices, found {len(CPUS)}: conftest sets XLA_FLAGS before jax starts"
+)
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu_devices():
+    """Reference models, data and weights live on the CPU devices the meshes are made of."""
+    with jax.default_device(CPUS[0]):
+        yield
 
 
 def _model(seed=1):
@@ -53,7 +66,7 @@ def test_data_parallel_fit_equals_one_device():
     reference = _model()
     reference.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 5 steps
     model = _model()
-    with dist.DataParallel().scope():
+    with dist.DataParallel(devices=CPUS).scope():
         history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
         logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
         predicted = model.predict(x, batch_size=16)
@@ -67,7 +80,7 @@ def test_data_parallel_fit_equals_one_device():
 
 
 def test_batches_are_split_over_the_batch_axis_without_moving_rows():
-    placement = dist.DataPlacement(dist.DataParallel(), "fit")
+    placement = dist.DataPlacement(dist.DataParallel(devices=CPUS), "fit")
     epoch = np.arange(3 * 8 * 2, dtype=np.float32).reshape(3 * 8, 2)  # 3 batches of 8 rows
     placed = placement.put(epoch, steps=3)
     assert _spec(placed) == ("batch", None)
@@ -84,7 +97,7 @@ def test_model_parallel_splits_kernels_and_trains_like_one_device():
     x, y = _data()
     reference = _model()
     reference.fit(x, y, batch_size=16, epochs=2, verbose=0)
-    mesh = dist.DeviceMesh((2, 2), ("batch", "model"))
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"), CPUS)
     layout = dist.LayoutMap(mesh)
     layout["dense.*kernel"] = (None, "model")
     model = _model()
@@ -101,7 +114,7 @@ def test_model_parallel_splits_kernels_and_trains_like_one_device():
 
 
 def test_automatic_layout_splits_the_largest_dimension():
-    mesh = dist.DeviceMesh((1, 4), ("batch", "model"))
+    mesh = dist.DeviceMesh((1, 4), ("batch", "model"), CPUS)
     parallel = dist.ModelParallel(device_mesh=mesh)
     assert parallel.weight_spec("dense/kernel", (8, 16)) == (None, "model")
     assert parallel.weight_spec("embedding/embeddings", (100, 6)) == ("model", None)
@@ -117,7 +130,7 @@ def test_embedding_and_dropout_model_trains_sharded_on_a_2x2_mesh():
     model.compile("sgd", "mse")
     x = np.random.default_rng(2).integers(0, 40, (64, 6)).astype("int32")
     y = np.random.default_rng(3).normal(size=(64, 1)).astype("float32")
-    with dist.ModelParallel(device_mesh=dist.DeviceMesh((2, 2), ("batch", "model"))).scope():
+    with dist.ModelParallel(device_mesh=dist.DeviceMesh((2, 2), ("batch", "model"), CPUS)).scope():
         history = model.fit(x, y, batch_size=8, epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert _spec(model.layers[1].embeddings.value) == ("model", None)
@@ -129,7 +142,7 @@ def test_iterable_data_is_split_too():
     reference = _model()
     reference.fit(iter(batches), epochs=1, verbose=0)
     model = _model()
-    with dist.DataParallel().scope():
+    with dist.DataParallel(devices=CPUS).scope():
         model.fit(iter(batches), epochs=1, verbose=0)
     _assert_same_weights(model, reference)
 
@@ -137,7 +150,7 @@ def test_iterable_data_is_split_too():
 def test_pure_functions_run_sharded_under_jit():
     model = _model()
     x, _ = _data(16)
-    parallel = dist.DataParallel()
+    parallel = dist.DataParallel(devices=CPUS)
     dist.place_weights(model, parallel)
     params, state = model.get_variables()
     inputs = jax.device_put(x, parallel.batch_sharding(x.ndim))
@@ -148,13 +161,13 @@ def test_pure_functions_run_sharded_under_jit():
 
 def test_clear_errors():
     with pytest.raises(dist.DistributionError, match=r"batch_size 10 cannot be split evenly over the 4 devices"):
-        with dist.DataParallel().scope():
+        with dist.DataParallel(devices=CPUS).scope():
             _model().fit(*_data(), batch_size=10, verbose=0)
     with pytest.raises(dist.DistributionError, match=r"shape \(3, 2\) holds 6 devices, but 4 were given"):
-        dist.DeviceMesh((3, 2), ("batch", "model"))
+        dist.DeviceMesh((3, 2), ("batch", "model"), CPUS)
     with pytest.raises(dist.DistributionError, match=r"axes \['data'\] are not axes of"):
-        dist.LayoutMap(dist.DeviceMesh((2, 2), ("batch", "model")))["dense.*"] = ("data", None)
-    layout = dist.LayoutMap(dist.DeviceMesh((1, 4), ("batch", "model")))
+        dist.LayoutMap(dist.DeviceMesh((2, 2), ("batch", "model"), CPUS))["dense.*"] = ("data", None)
+    layout = dist.LayoutMap(dist.DeviceMesh((1, 4), ("batch", "model"), CPUS))
     layout["dense/kernel"] = ("model", None)  # 8 input features split 4 ways is fine; 6 is not
     kfunc.utils.clear_session()
     inputs = Input((6,))
@@ -196,6 +209,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # three processes start jax and compile
 def test_two_processes_train_the_guide_mlp_data_parallel(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
@@ -221,13 +235,13 @@ def test_two_processes_train_the_guide_mlp_data_parallel(tmp_path):
         np.testing.assert_allclose(first[name], alone[name], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["npz", pytest.param("orbax", marks=pytest.mark.skipif(
-    importlib.util.find_spec("orbax") is None, reason="orbax-checkpoint is not installed"))])
+@pytest.mark.parametrize("backend", ["npz", pytest.param("orbax", marks=[pytest.mark.slow, pytest.mark.skipif(
+    importlib.util.find_spec("orbax") is None, reason="orbax-checkpoint is not installed")])])
 def test_sharded_training_resumes_from_a_backup(tmp_path, backend):
     x, y = _data()
     reference = _model()
     reference.fit(x, y, batch_size=16, epochs=3, verbose=0)
-    mesh = dist.DeviceMesh((2, 2), ("batch", "model"))
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"), CPUS)
     model = _model()
     with dist.ModelParallel(device_mesh=mesh).scope():
         with pytest.raises(Preempted):
@@ -292,6 +306,7 @@ EIGHT_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh process (tests/test_readme.py also trains on 8 devices by default)
 def test_eight_devices_in_a_fresh_process(tmp_path):
     script = tmp_path / "eight.py"
     script.write_text(EIGHT_DEVICES)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Whole scripts in fresh processes, about 30 s together: CI's slow job runs them.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 

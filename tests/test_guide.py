@@ -249,7 +249,12 @@ def test_section9_visual_question_answering_at_guide_size():
     assert vision_model.output_shape == (None, 25 * 25 * 256)  # 224 -> 222 -> 111 -> 109 -> 54 -> 52 -> 50 -> 25
     assert encoded_question.shape == (None, 256)
     assert vqa_model.output_shape == (None, 1000)
-    assert vqa_model.layers[1] is vision_model or vision_model in vqa_model.layers
+    # The vision model is one layer of the VQA model (its convolutions stay inside it), counted once.
+    assert [layer for layer in vqa_model.layers if layer is vision_model] == [vision_model]
+    assert not any(isinstance(layer, Conv2D) for layer in vqa_model.layers)
+    question_params = 10000 * 256 + 4 * 256 * (256 + 256 + 1)  # Embedding, LSTM(256)
+    classifier_params = (256 + 25 * 25 * 256) * 1000 + 1000
+    assert vqa_model.count_params() == vision_model.count_params() + question_params + classifier_params
 
 
 def test_section10_video_question_answering_reuses_weights():

@@ -285,15 +285,33 @@ def _mutate(data: bytes, mutation) -> bytes:
     return data[:at] + payload + data[at + len(payload) :]
 
 
+PROBE = np.linspace(-1, 1, 12, dtype="float32").reshape(3, 4)
+
+
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory):
+    """The bytes of a valid model file and weights file, with what loading them must give back:
+    the model file's members (config, weights, optimizer state), the weights by name, and the
+    trained model's predictions on ``PROBE`` ``(3, 4)``."""
     folder = tmp_path_factory.mktemp("fuzz")
     model = _model()
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.ones((4, 4), "float32"), np.zeros((4, 2), "float32"), epochs=1, verbose=0)
     model.save(folder / "m.kfunc")
     model.save_weights(folder / "w.npz")
-    return folder, (folder / "m.kfunc").read_bytes(), (folder / "w.npz").read_bytes()
+    expected = {
+        "members": _members(folder / "m.kfunc"),
+        "weights": {v.path: np.asarray(v.value) for v in model.weights},
+        "predictions": model.predict(PROBE, verbose=0),
+    }
+    return folder, (folder / "m.kfunc").read_bytes(), (folder / "w.npz").read_bytes(), expected
+
+
+def _assert_same_arrays(got: dict, expected: dict):
+    assert list(got) == list(expected)
+    for name, array in expected.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        np.testing.assert_array_equal(got[name], array, err_msg=name)
 
 
 _FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -302,7 +320,7 @@ _FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health
 @_FUZZ
 @given(st.one_of(st.binary(max_size=512).map(lambda b: ("raw", b)), st.lists(_MUTATION, min_size=1, max_size=3).map(lambda m: ("mutated", m))))
 def test_fuzz_load_model_only_succeeds_or_raises_model_file_error(valid_files, case):
-    folder, model_bytes, _ = valid_files
+    folder, model_bytes, _, expected = valid_files
     kind, value = case
     data = value if kind == "raw" else model_bytes
     if kind == "mutated":
@@ -311,24 +329,33 @@ def test_fuzz_load_model_only_succeeds_or_raises_model_file_error(valid_files, c
     path = folder / "fuzzed.kfunc"
     path.write_bytes(data)
     try:
-        load_model(path)
+        loaded = load_model(path)
     except ModelFileError:
-        pass
+        return
+    # A file that loads is the saved model (zip CRCs guard every member; a mutation that loads
+    # touched only zip bookkeeping): saved again, it gives the very same members (config,
+    # weights, compile settings, optimizer state), and it predicts what the trained model did.
+    assert kind == "mutated", "512 random bytes loaded as a model"
+    loaded.save(folder / "resaved.kfunc")
+    assert _members(folder / "resaved.kfunc") == expected["members"]
+    np.testing.assert_array_equal(loaded.predict(PROBE, verbose=0), expected["predictions"])
 
 
 @_FUZZ
 @given(st.lists(_MUTATION, min_size=1, max_size=3))
 def test_fuzz_weights_reader_only_succeeds_or_raises_weights_file_error(valid_files, mutations):
-    folder, _, weights_bytes = valid_files
+    folder, _, weights_bytes, expected = valid_files
     data = weights_bytes
     for mutation in mutations:
         data = _mutate(data, mutation) if data else data
     path = folder / "fuzzed.npz"
     path.write_bytes(data)
     try:
-        read_weights_file(path)
+        arrays = read_weights_file(path)
     except WeightsFileError:
-        pass
+        return
+    # A file that reads holds exactly the saved weights, by name, dtype, shape and value.
+    _assert_same_arrays(arrays, expected["weights"])
 
 
 def test_the_error_family():

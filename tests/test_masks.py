@@ -269,6 +269,7 @@ def test_a_model_without_masks_compiles_without_mask_operations():
     assert "select_n" not in text
 
 
+@pytest.mark.slow  # tests/test_readme.py runs this README block (and checks the same) by default
 def test_readme_masking_example_runs():
     import re
     from pathlib import Path

@@ -343,6 +343,7 @@ def _digits_accuracy(policy: str) -> float:
     return model.evaluate(x[1400:], y[1400:], verbose=0, return_dict=True)["accuracy"]
 
 
+@pytest.mark.slow  # trains two MLPs on 1400 digits: an accuracy run
 def test_digits_mlp_under_mixed_bfloat16_reaches_the_float32_accuracy():
     """An MLP on sklearn's 8x8 digits (1400 train, 397 test, 5 epochs): the mixed_bfloat16 run's
     test accuracy is within ACCURACY_MARGIN (2 points, 8 of 397 digits) of the float32 run's."""

@@ -304,6 +304,9 @@ def test_plot_model_renders_svg_with_graphviz(tmp_path):
     plot_model(model, to_file=str(target), show_shapes=True, expand_nested=True)
     text = target.read_text()
     assert text.lstrip().startswith(("<?xml", "<svg")) and "<svg" in text
-    assert f"cluster_{vision.name}" in text or vision.name in text
+    # expand_nested draws the vision model as a Graphviz cluster holding each of its layers.
+    assert re.search(rf'<g id="clust\d+" class="cluster">\s*<title>cluster_{re.escape(vision.name)}</title>', text)
+    for layer in vision.layers:
+        assert f"<title>{vision.name}/{layer.name}</title>" in text
     plot_model(model, to_file=str(tmp_path / "model.png"))
     assert (tmp_path / "model.png").read_bytes().startswith(b"\x89PNG")
