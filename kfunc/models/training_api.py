@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
 from kfunc.train.compile_config import make_config
@@ -118,7 +119,8 @@ class TrainingAPI:
 
     def predict(self, x, batch_size: int = 32, verbose=0):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
-        function; the last, smaller batch is padded so no new shape is ever compiled.
+        function; the last, shorter batch runs at its own size (one more compile, cached), so no
+        layer ever sees padding rows. ``batch_size`` is capped at the number of samples.
 
         Returns an array ``(samples, ...)`` per output, in the model's output structure.
         """
@@ -136,19 +138,17 @@ class TrainingAPI:
             placement.distribution.check_batch_size(batch_size, "predict")
             place_weights(self, placement.distribution)
         params, state = self.get_variables()
+        batch_size = whole_batch_size(batch_size, count, placement)
         chunks = []
         for start in range(0, count, batch_size):
             batch = [a[start : start + batch_size] for a in arrays]
-            short = batch_size - len(batch[0])
-            if short:
-                batch = [np.concatenate([b, np.zeros((short,) + b.shape[1:], b.dtype)]) for b in batch]
             if placement is not None:
-                batch = placement.put(batch, steps=1)
+                batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
             chunks.append(outputs)
         leaves_per_chunk = [jax.tree_util.tree_leaves(c) for c in chunks]
         treedef = jax.tree_util.tree_structure(chunks[0])
-        joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk])[:count] for i in range(len(leaves_per_chunk[0]))]
+        joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
         return jax.tree_util.tree_unflatten(treedef, joined)
 
     def predict_on_batch(self, x):
