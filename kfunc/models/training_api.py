@@ -66,7 +66,9 @@ class TrainingAPI:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
             terminate_on_nan=False):
         """Train; returns a ``History``. ``terminate_on_nan=True`` (or the TerminateOnNaN callback)
-        stops at the first non-finite loss before that step's update is applied."""
+        stops at the first step with a non-finite loss, gradient or update, before applying it.
+        If anything raises (a callback, bad data, ``KeyboardInterrupt``), the model and its
+        optimizer are left exactly as they were before the call."""
         trainer = self._require_compiled("fit")
         return trainer.fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,

@@ -10,8 +10,9 @@ A shorter batch (the last of an epoch, or one from an iterable) runs as its own 
 size (``run_train_batch``, compiled once per size): no layer ever sees padding rows, so batch
 statistics, activity penalties and ``add_loss`` of any layer are those of the real samples.
 
-With the NaN guard on, a step is applied only if its loss, gradients, new weights and new
-optimizer state are all finite; otherwise it and every later step of the dispatch are skipped.
+With the NaN guard on, a step is applied only if its loss, gradients and new weights are all
+finite and no finite value of the optimizer state overflowed; otherwise it and every later step
+of the dispatch are skipped.
 """
 
 from __future__ import annotations
@@ -85,6 +86,18 @@ def all_finite(*trees) -> jax.Array:
         if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
             finite = finite & jnp.all(jnp.isfinite(leaf))
     return finite
+
+
+def stays_finite(new, old) -> jax.Array:
+    """Whether no floating-point value that is finite in ``old`` is non-finite in ``new`` (same
+    structure). An optimizer state may hold infinities on purpose (a "best loss so far" that
+    starts at inf); what must not happen is an overflow of a finite value, e.g. Adam's second
+    moment of a huge gradient, which would silently stop that weight from ever moving again."""
+    kept = jnp.ones((), bool)
+    for after, before in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(old), strict=True):
+        if jnp.issubdtype(jnp.result_type(after), jnp.inexact):
+            kept = kept & jnp.all(jnp.isfinite(after) | ~jnp.isfinite(before))
+    return kept
 
 
 def flatten_outputs(outputs, names: list[str]) -> list:
@@ -217,7 +230,7 @@ class StepBuilder:
             return Carry(stepped, metrics, carry.halted)
         # The weights after a stop are those of the last good step: an update that overflows
         # (finite loss, infinite step) is refused like a non-finite loss.
-        finite = all_finite(total, grads, params, new_state, opt_state)
+        finite = all_finite(total, grads, params, new_state) & stays_finite(opt_state, train.opt_state)
         apply = finite & ~carry.halted
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)  # noqa: E731
         return Carry(keep(stepped, train), keep(metrics, carry.metrics), carry.halted | ~finite)
