@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
@@ -130,6 +131,7 @@ class TrainingAPI:
             raise DataError(f"predict: batch_size must be a positive integer, received {batch_size!r}.")
         self._build_from_data(x)
         arrays = model_input_arrays(self, x)
+        check_embedding_ids(self, arrays)
         names = self.input_names
         count = len(arrays[0])
         forward = self._jitted(
