@@ -13,7 +13,13 @@ import numpy as np
 
 from kfunc.data.arrays import DataError
 from kfunc.errors import KfuncError, describe_layer
-from kfunc.layers.core import Embedding
+
+
+def is_embedding(layer) -> bool:
+    """Whether ``layer`` is kfunc's ``Embedding`` (or a subclass). Told by its classes' names:
+    importing ``kfunc.layers`` here would pull ``data/`` into the import cycle that still runs
+    from ``layers/`` up through ``saving/`` (issue 14, item 8)."""
+    return any(cls.__name__ == "Embedding" and cls.__module__ == "kfunc.layers.core" for cls in type(layer).__mro__)
 
 
 def embeddings_fed_by_inputs(model) -> list[list]:
@@ -26,7 +32,7 @@ def embeddings_fed_by_inputs(model) -> list[list]:
         fed = [position_of[id(t)] for t in node.inputs if id(t) in position_of]
         if not fed:
             continue
-        if isinstance(node.layer, Embedding):
+        if is_embedding(node.layer):
             for i in fed:
                 found[i].append(node.layer)
         elif hasattr(node.layer, "_graph") and node.layer is not model:

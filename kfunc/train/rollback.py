@@ -15,15 +15,13 @@ from typing import Any, NamedTuple
 
 import jax
 
-from kfunc.layers.weights_api import Variables
-
 
 class TrainerSnapshot(NamedTuple):
     """What a call may change: the model's weights and ``stop_training``, and the trainer's
     optimizer state, step, dropout key, optimizer configuration (which weights it trains, its
     transformation and the steps compiled for it) and reported metric names."""
 
-    variables: Variables
+    variables: Any  # what model.get_variables() returned: (params, state)
     stop_training: bool
     opt_state: Any
     step: Any
