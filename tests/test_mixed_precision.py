@@ -170,8 +170,7 @@ def _train_step_jaxpr(model, inputs, labels):
     params, state = model.get_variables()
     carry = Carry(TrainState(params, state, trainer.opt_state, trainer.step, trainer.dropout_key),
                   builder.init_metrics(), jnp.zeros((), bool))
-    batch = Batch(dict(zip(model.input_names, inputs, strict=True)), (labels,), (None,),
-                  jnp.ones(len(labels), jnp.float32))
+    batch = Batch(dict(zip(model.input_names, inputs, strict=True)), (labels,), (None,))
     return jax.make_jaxpr(builder.train_step)(carry, batch), jax.eval_shape(builder.train_step, carry, batch)
 
 

@@ -13,11 +13,55 @@ from kfunc.errors import DataError  # noqa: F401 (re-exported)
 
 
 def as_array(value, role: str) -> np.ndarray:
+    """``value`` (an array, or nested lists of numbers) as a NumPy array of real numbers or
+    booleans; strings, complex numbers, objects and ragged lists are refused."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return np.asarray(value)
-    if isinstance(value, (list, tuple)) and value and all(np.isscalar(v) or isinstance(v, (list, tuple)) for v in value):
-        return np.asarray(value)
-    raise DataError(f"{role} must be an array (NumPy or JAX), but received {describe_value(value)}.")
+        array = np.asarray(value)
+    elif isinstance(value, (list, tuple)) and value and all(np.isscalar(v) or isinstance(v, (list, tuple)) for v in value):
+        try:
+            array = np.asarray(value)
+        except ValueError:  # NumPy refuses ragged nesting
+            raise DataError(
+                f"{role} must be a rectangular array, but received nested lists of different lengths; pad "
+                "them to one length first."
+            ) from None
+    else:
+        raise DataError(f"{role} must be an array (NumPy or JAX), but received {describe_value(value)}.")
+    return check_real_numbers(array, role)
+
+
+def check_real_numbers(array: np.ndarray, role: str) -> np.ndarray:
+    """``array`` if it holds booleans, integers or real floats; a ``DataError`` otherwise."""
+    kind = array.dtype.kind
+    if kind in "biuf":
+        return array
+    if kind == "c":
+        raise DataError(
+            f"{role} has complex dtype {array.dtype.name}, but kfunc computes on real numbers (a complex "
+            "value would silently lose its imaginary part); pass the real and imaginary parts as separate "
+            "real features (np.real(x), np.imag(x))."
+        )
+    if kind in "US":
+        raise DataError(
+            f"{role} must hold numbers, but received strings (dtype {array.dtype}); encode them as numbers "
+            "first (e.g. class indices)."
+        )
+    raise DataError(f"{role} must hold numbers, but received dtype {array.dtype}; convert it to a numeric dtype.")
+
+
+def _check_fits_integer(array: np.ndarray, target: np.dtype, role: str) -> None:
+    """Integer data for an integer input of another dtype (e.g. int64 ids into int32) must fit it:
+    a cast would wrap ids of 2**31 and more to other, wrong ids."""
+    if not array.size:
+        return
+    limits = np.iinfo(target)
+    low, high = array.min(), array.max()
+    if low < limits.min or high > limits.max:
+        raise DataError(
+            f"{role} is declared {target.name}, but received {array.dtype.name} values from {low} to {high}, "
+            f"outside the range of {target.name} [{limits.min}, {limits.max}]; a cast would change them, so "
+            "pass values in that range (or declare the Input with a wider integer dtype)."
+        )
 
 
 def check_against_tensor(array: np.ndarray, tensor, role: str) -> np.ndarray:
@@ -40,6 +84,8 @@ def check_against_tensor(array: np.ndarray, tensor, role: str) -> np.ndarray:
                 f"{role} is declared {target.name} (e.g. token ids for an Embedding), but received "
                 f"{array.dtype.name} values that are not whole numbers; pass integer data."
             )
+    if np.issubdtype(target, np.integer) and array.dtype.kind in "iuf":
+        _check_fits_integer(array, target, role)
     if np.issubdtype(target, np.floating) and np.issubdtype(array.dtype, np.integer) and array.size:
         limit = 2 ** (np.finfo(target).nmant + 1)
         if np.abs(array).max() > limit:

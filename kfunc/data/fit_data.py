@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kfunc.data.arrays import DataError, as_array, check_same_length, model_input_arrays
+from kfunc.data.id_checks import check_embedding_ids
 from kfunc.train import losses as losses_lib
 
 
@@ -135,6 +136,7 @@ def _sample_weights(model, config, sample_weight, class_weight, targets, count: 
 def fit_arrays(model, config, x, y, sample_weight=None, class_weight=None, *, role: str = "fit") -> ArrayData:
     """Check and align ``x``, ``y`` and weights for the trained outputs of ``model``."""
     inputs = model_input_arrays(model, x)
+    check_embedding_ids(model, inputs)
     count = len(inputs[0])
     trained = config.trained_outputs
     names = model.output_names

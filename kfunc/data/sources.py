@@ -1,22 +1,25 @@
 """Where training batches come from: arrays put on the device once, or an iterable of batches.
 
+No batch is ever padded: every step sees real samples only, so batch statistics, activity
+penalties and ``add_loss`` of any layer are computed on the samples themselves, as in Keras.
 ``ArraySource`` keeps every array on the device for the whole fit; each epoch is a permutation
-of row indices (drawn on the host with NumPy, a few kilobytes sent per epoch) padded to whole
-batches. With large rows the compiled step gathers its batch's rows itself; with small rows
-(where XLA's CPU gather costs more than the step: 40k against 70k steps/s for a 32-feature
-model) the host reorders the data for each epoch with NumPy, while the device still trains the
-previous epoch, and the step slices contiguous rows (measured: 0.91x of a fused hand-written
-loop that never reshuffles, against 0.78x when the device reorders).
+of row indices (drawn on the host with NumPy, a few kilobytes sent per epoch). Its whole
+batches run in one compiled loop; the rest (``count % batch_size`` samples) runs as one more
+step at its own size. With large rows the compiled step gathers its batch's rows itself; with
+small rows (where XLA's CPU gather costs more than the step: 40k against 70k steps/s for a
+32-feature model) the host reorders the data for each epoch with NumPy, while the device still
+trains the previous epoch, and the step slices contiguous rows (measured: 0.91x of a fused
+hand-written loop that never reshuffles, against 0.78x when the device reorders).
 ``IterableSource`` reads one batch at a time from a generator (or any iterable of
-``(x, y)`` / ``(x, y, sample_weight)``), pads it to the batch size and sends it to the device.
-Both describe a dispatch the same way (``dispatches``): ``(data, indices, start, stop, count,
-batch_size)`` for the compiled loop. ``make_source`` picks the source for what the user passed.
+``(x, y)`` / ``(x, y, sample_weight)``) and sends it to the device as it is.
+``dispatches`` describes an epoch as ``WholeBatches`` blocks (for the compiled loop) and
+``OneBatch`` steps. ``make_source`` picks the source for what the user passed.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -29,6 +32,24 @@ from kfunc.data.fit_data import ArrayData, fit_arrays
 SMALL_ROW_BYTES = 512
 
 
+class WholeBatches(NamedTuple):
+    """Steps ``start`` to ``stop`` of an epoch, each a whole batch of ``batch_size`` rows taken
+    from ``data`` on the device: contiguous rows when ``indices`` is None (the data is in epoch
+    order), else the rows ``indices[step * batch_size:][:batch_size]``."""
+
+    data: Any
+    indices: Any
+    start: int
+    stop: int
+    batch_size: int
+
+
+class OneBatch(NamedTuple):
+    """One step on ``data`` = ``(inputs, targets, weights)`` on the device, at its own size."""
+
+    data: Any
+
+
 def as_tree(data: ArrayData) -> tuple:
     """``(inputs, targets, weights)``: the pytree the compiled steps take."""
     return data.inputs, data.targets, data.weights
@@ -39,17 +60,40 @@ def device_data(data: ArrayData):
     return jax.device_put(as_tree(data))
 
 
+def put_batch(tree, placement):
+    """One batch (a pytree of ``(B, ...)`` arrays) on the device, or on a distribution's mesh:
+    split over the batch devices when ``B`` divides evenly, else (a short last batch) replicated."""
+    if placement is None:
+        return jax.device_put(tree)
+    rows = len(jax.tree_util.tree_leaves(tree)[0])
+    if rows % placement.shards == 0:
+        return placement.put(tree, 1)
+    return jax.device_put(tree, placement.distribution.device_mesh.sharding())
+
+
+def whole_batch_size(batch_size: int, count: int, placement) -> int:
+    """The size of an epoch's whole batches: ``batch_size``, capped at the number of samples as
+    Keras does; under a distribution, a capped size is rounded down to split evenly over the
+    batch devices (the rest runs as the short last batch)."""
+    size = min(batch_size, count)
+    if placement is not None and size % placement.shards:
+        size = max(size - size % placement.shards, placement.shards)
+    return size
+
+
 class ArraySource:
-    """In-memory arrays: ``steps`` batches per epoch, the last padded with repeated rows that
-    carry zero weight. ``seed``: a seeding ticket; epoch ``e`` is shuffled by NumPy's generator
-    seeded with ``(*seed, e)``, so a run's data order is reproducible and resumable."""
+    """In-memory arrays: ``count // batch_size`` whole batches per epoch, then the remaining
+    samples as one shorter batch. ``seed``: a seeding ticket; epoch ``e`` is shuffled by NumPy's
+    generator seeded with ``(*seed, e)``, so a run's data order is reproducible and resumable."""
 
     def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None,
                  placement=None):
         self.data = data
         self.count = data.count
-        self.batch_size = batch_size
-        self.steps = math.ceil(self.count / batch_size)
+        self.batch_size = whole_batch_size(batch_size, self.count, placement)
+        self.whole_steps = self.count // self.batch_size
+        self.rest = self.count - self.whole_steps * self.batch_size
+        self.steps = self.whole_steps + (1 if self.rest else 0)
         self.steps_per_epoch = self.steps if max_steps is None else min(int(max_steps), self.steps)
         self.shuffle = shuffle
         self.seed = seed
@@ -68,25 +112,32 @@ class ArraySource:
         return self._on_device
 
     def epoch(self, epoch: int) -> tuple:
-        """``(data, indices)`` for ``epoch``: the device data and its row order (``(steps *
-        batch_size,)`` int32, the padding of the last batch repeating the first rows), or the data
-        already in that order and ``None``."""
+        """``(data, indices, last)`` for ``epoch``: the data of the whole batches and their row
+        order (``(whole_steps * batch_size,)`` int32), or the data already in that order and
+        ``None``; ``last``: the short last batch on the device, or None when there is none (or
+        ``steps_per_epoch`` stops before it)."""
         if not self.shuffle and self._unshuffled is not None:
             return self._unshuffled
-        total = self.steps * self.batch_size
         if self.shuffle:
             order = np.random.default_rng([*self.seed, epoch]).permutation(self.count)
         else:
             order = np.arange(self.count)
-        order = np.resize(order, total).astype(np.int32)
-        if not self.reorder_per_epoch:
-            result = (self.on_device, jax.device_put(order))
+        whole_rows = self.whole_steps * self.batch_size
+        head, tail = order[:whole_rows], order[whole_rows:]
+        last = None
+        if len(tail) and self.steps_per_epoch > self.whole_steps:
+            last = put_batch(as_tree(self.data.take(tail)), self.placement)
+        if not whole_rows:
+            data, indices = None, None
         elif self.placement is not None:
-            result = (self.placement.put(as_tree(self.data.take(order)), self.steps), None)
-        elif not self.shuffle and total == self.count:
-            result = (self.on_device, None)
+            data, indices = self.placement.put(as_tree(self.data.take(head)), self.whole_steps), None
+        elif not self.shuffle:
+            data, indices = self.on_device, None  # its first rows are the whole batches, in order
+        elif not self.reorder_per_epoch:
+            data, indices = self.on_device, jax.device_put(head.astype(np.int32))
         else:
-            result = (device_data(self.data.take(order)), None)
+            data, indices = device_data(self.data.take(head)), None
+        result = (data, indices, last)
         if not self.shuffle:
             self._unshuffled = result
         return result
@@ -103,7 +154,6 @@ class IterableSource:
         self.iterable = iterable
         self.steps = steps_per_epoch
         self._iterator: Iterator | None = None
-        self.batch_size: int | None = None
         self._peeked = None
 
     def _next_raw(self):
@@ -122,8 +172,7 @@ class IterableSource:
         return self._peeked
 
     def epoch_batches(self) -> Iterator[tuple]:
-        """Yields ``(data, count)`` for one step at a time: one batch on the device, padded to the
-        batch size, of which the first ``count`` rows are real."""
+        """Yields one batch at a time, on the device at its own size (``(inputs, targets, weights)``)."""
         produced = 0
         while self.steps is None or produced < self.steps:
             try:
@@ -139,7 +188,7 @@ class IterableSource:
                         "give a repeating generator or a smaller steps_per_epoch."
                     ) from None
                 break
-            yield self._to_device(batch)
+            yield put_batch(as_tree(batch), self.placement)
             produced += 1
         if produced == 0:
             raise DataError(f"{self.role}: the data iterable produced no batches.")
@@ -152,18 +201,6 @@ class IterableSource:
             )
         x, y, weights = (*raw, None) if len(raw) == 2 else raw
         return fit_arrays(self.model, self.config, x, y, weights, role=self.role)
-
-    def _to_device(self, batch: ArrayData):
-        if self.batch_size is None or batch.count > self.batch_size:
-            self.batch_size = batch.count
-        count = batch.count
-        if count < self.batch_size:
-            pad = np.concatenate([np.arange(count), np.zeros(self.batch_size - count, np.int64)])
-            batch = batch.take(pad)
-        if self.placement is not None:
-            return self.placement.put(as_tree(batch), 1), count
-        return device_data(batch), count
-
 
 def is_array_like(value) -> bool:
     return hasattr(value, "shape") or isinstance(value, (list, tuple, dict))
@@ -193,18 +230,21 @@ def label_shapes(source) -> list:
     return [None if t is None else tuple(t.shape[1:]) for t in data.targets]
 
 
-def dispatches(source, epoch: int, first: int = 0):
-    """``(data, indices, start, stop, count, batch_size)`` for each block of steps of one epoch
-    from batch ``first`` on: the rest of the epoch for arrays, one batch at a time for an
-    iterable (whose first ``first`` batches are read and skipped)."""
+def dispatches(source, epoch: int, first: int = 0) -> Iterator[WholeBatches | OneBatch]:
+    """The steps of one epoch from batch ``first`` on: for arrays, the whole batches as one
+    ``WholeBatches`` block, then the short last batch as a ``OneBatch``; for an iterable, one
+    ``OneBatch`` per batch read (its first ``first`` batches are read and skipped)."""
     if isinstance(source, ArraySource):
-        data, indices = source.epoch(epoch)
-        count = None if source.count % source.batch_size == 0 else source.count  # None: no padding
-        yield data, indices, first, source.steps_per_epoch, count, source.batch_size
+        data, indices, last = source.epoch(epoch)
+        stop = min(source.steps_per_epoch, source.whole_steps)
+        if first < stop:
+            yield WholeBatches(data, indices, first, stop, source.batch_size)
+        if last is not None and first <= source.whole_steps:
+            yield OneBatch(last)
     else:
-        for position, (data, count) in enumerate(source.epoch_batches()):
+        for position, data in enumerate(source.epoch_batches()):
             if position >= first:
-                yield data, None, 0, 1, count, source.batch_size
+                yield OneBatch(data)
 
 
 def validation_source(model, config, validation_data, batch_size, steps, placement):

@@ -27,17 +27,13 @@ _NO_ACTIVITY: contextvars.ContextVar[frozenset] = contextvars.ContextVar("kfunc_
 class LossCollector:
     """The losses added during one call, in order, each with the layer that added it.
 
-    ``valid``: ``(batch,)`` 1.0 for real samples and 0.0 for padding rows (the training step's
-    last partial batch), or None: activity penalties then ignore the padding rows and are
-    divided by the number of real samples, as Keras computes them on the unpadded batch.
     ``rows_per_sample``: how many rows of the arrays seen inside stand for one sample
     (``TimeDistributed`` folding ``timesteps`` into the batch), so penalties still divide by
-    the number of samples.
+    the number of samples. Every row is a real sample: the training step never pads a batch.
     """
 
-    def __init__(self, valid=None, rows_per_sample: int = 1):
+    def __init__(self, rows_per_sample: int = 1):
         self.entries: list[tuple[object, jax.Array]] = []
-        self.valid = valid
         self.rows_per_sample = rows_per_sample
 
     def add(self, layer, value) -> None:
@@ -66,18 +62,10 @@ def active() -> LossCollector | None:
     return _ACTIVE.get()
 
 
-def real_rows(batch: int):
-    """``(batch,)`` 1.0 for real samples and 0.0 for the rows a training step padded its last
-    partial batch with, when a step is running on arrays of that batch size; else None."""
-    collector = _ACTIVE.get()
-    valid = None if collector is None else collector.valid
-    return valid if valid is not None and valid.shape[0] == batch else None
-
-
 @contextlib.contextmanager
-def collecting(valid=None) -> Iterator[LossCollector]:
+def collecting() -> Iterator[LossCollector]:
     """Collect the losses added inside the block (nested collectors shadow outer ones)."""
-    collector = LossCollector(valid)
+    collector = LossCollector()
     token = _ACTIVE.set(collector)
     try:
         yield collector
@@ -160,21 +148,14 @@ def add_activity_loss(layer, outputs) -> None:
     collector = _ACTIVE.get()
     if regularizer is None or collector is None or id(layer) in _NO_ACTIVITY.get():
         return
-    valid = collector.valid
     for output in jax.tree_util.tree_leaves(outputs):
         if not hasattr(output, "shape") or not jnp.issubdtype(output.dtype, jnp.inexact):
             continue
         if output.ndim == 0:
             collector.add(layer, regularizer(output))
             continue
-        if valid is not None and output.shape[0] == valid.shape[0]:
-            rows = valid.reshape((-1,) + (1,) * (output.ndim - 1)) > 0
-            penalty = regularizer(jnp.where(rows, output, jnp.zeros((), output.dtype)))
-            count = jnp.sum(valid) / collector.rows_per_sample
-        else:
-            penalty = regularizer(output)
-            count = output.shape[0] / collector.rows_per_sample
-        penalty = jnp.asarray(penalty)
+        penalty = jnp.asarray(regularizer(output))
+        count = output.shape[0] / collector.rows_per_sample
         count = jnp.asarray(count, penalty.dtype)
         # Keras's divide_no_nan: an empty batch adds nothing.
         collector.add(layer, jnp.where(count > 0, penalty / jnp.where(count > 0, count, 1), 0))
@@ -200,8 +181,7 @@ def folded_collecting(steps: int) -> Iterator[None]:
     if outer is None:
         yield
         return
-    valid = None if outer.valid is None else jnp.repeat(outer.valid, steps)
-    with collecting(valid) as inner:
+    with collecting() as inner:
         inner.rows_per_sample = outer.rows_per_sample * steps
         yield
     for owner, value in inner.entries:
@@ -218,7 +198,7 @@ def vmap_collecting(fn: Callable, *, in_axes, out_axes) -> Callable:
         outer = _ACTIVE.get()
 
         def inner(*inner_args):
-            with collecting(outer.valid if outer is not None else None) as collector:
+            with collecting() as collector:
                 result = fn(*inner_args)
             owners[:] = [owner for owner, _ in collector.entries]
             return result, [jnp.asarray(value) for value in collector.values]

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from kfunc import constraints, regularizers
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
-from kfunc.layers import added_losses, checks
+from kfunc.layers import checks
 from kfunc.layers.base import Layer
 from kfunc.layers.input_spec import InputSpec
 
@@ -66,24 +66,17 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=len(input_shape), axes={a: s for a, s in zip(axes, shape, strict=True)})
 
     def _moments(self, x, reduce_axes, mask):
-        """Mean and variance over ``reduce_axes``, leaving out masked steps and the rows a training
-        step padded its last partial batch with (Keras computes them on the shorter batch)."""
-        rows = added_losses.real_rows(x.shape[0]) if 0 in reduce_axes else None
-        if mask is None and rows is None:
+        """Mean and variance over ``reduce_axes``, leaving out masked steps (every row of the batch
+        is a real sample: the training step never pads a batch)."""
+        if mask is None:
             return jnp.mean(x, axis=reduce_axes), jnp.var(x, axis=reduce_axes)
-        weight = jnp.ones((), x.dtype)
-        epsilon = 0.0
-        if mask is not None:
-            if mask.ndim != x.ndim - 1:
-                raise LayerInputError(
-                    f"{describe_layer(self)}: the mask must have one axis less than the inputs {tuple(x.shape)}, "
-                    f"but has shape {tuple(mask.shape)}."
-                )
-            weight = jnp.broadcast_to(mask[..., None], x.shape).astype(x.dtype)
-            epsilon = 1e-7  # Keras's masked statistics divide by (count + epsilon)
-        if rows is not None:
-            weight = weight * rows.astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
-        weight = jnp.broadcast_to(weight, x.shape)
+        if mask.ndim != x.ndim - 1:
+            raise LayerInputError(
+                f"{describe_layer(self)}: the mask must have one axis less than the inputs {tuple(x.shape)}, "
+                f"but has shape {tuple(mask.shape)}."
+            )
+        weight = jnp.broadcast_to(mask[..., None], x.shape).astype(x.dtype)
+        epsilon = 1e-7  # Keras's masked statistics divide by (count + epsilon)
         kept = jnp.sum(weight, axis=reduce_axes, keepdims=True) + epsilon
         mean = jnp.sum(jnp.where(weight > 0, x, 0) * weight, axis=reduce_axes, keepdims=True) / kept
         variance = jnp.sum(jnp.where(weight > 0, x - mean, 0) ** 2 * weight, axis=reduce_axes, keepdims=True) / kept

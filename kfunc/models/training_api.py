@@ -8,6 +8,8 @@ import jax
 import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.data.id_checks import check_embedding_ids
+from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
 from kfunc.train.compile_config import make_config
@@ -65,7 +67,9 @@ class TrainingAPI:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
             terminate_on_nan=False):
         """Train; returns a ``History``. ``terminate_on_nan=True`` (or the TerminateOnNaN callback)
-        stops at the first non-finite loss before that step's update is applied."""
+        stops at the first step with a non-finite loss, gradient or update, before applying it.
+        If anything raises (a callback, bad data, ``KeyboardInterrupt``), the model and its
+        optimizer are left exactly as they were before the call."""
         trainer = self._require_compiled("fit")
         return trainer.fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
@@ -118,7 +122,8 @@ class TrainingAPI:
 
     def predict(self, x, batch_size: int = 32, verbose=0):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
-        function; the last, smaller batch is padded so no new shape is ever compiled.
+        function; the last, shorter batch runs at its own size (one more compile, cached), so no
+        layer ever sees padding rows. ``batch_size`` is capped at the number of samples.
 
         Returns an array ``(samples, ...)`` per output, in the model's output structure.
         """
@@ -126,6 +131,7 @@ class TrainingAPI:
             raise DataError(f"predict: batch_size must be a positive integer, received {batch_size!r}.")
         self._build_from_data(x)
         arrays = model_input_arrays(self, x)
+        check_embedding_ids(self, arrays)
         names = self.input_names
         count = len(arrays[0])
         forward = self._jitted(
@@ -136,19 +142,17 @@ class TrainingAPI:
             placement.distribution.check_batch_size(batch_size, "predict")
             place_weights(self, placement.distribution)
         params, state = self.get_variables()
+        batch_size = whole_batch_size(batch_size, count, placement)
         chunks = []
         for start in range(0, count, batch_size):
             batch = [a[start : start + batch_size] for a in arrays]
-            short = batch_size - len(batch[0])
-            if short:
-                batch = [np.concatenate([b, np.zeros((short,) + b.shape[1:], b.dtype)]) for b in batch]
             if placement is not None:
-                batch = placement.put(batch, steps=1)
+                batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
             chunks.append(outputs)
         leaves_per_chunk = [jax.tree_util.tree_leaves(c) for c in chunks]
         treedef = jax.tree_util.tree_structure(chunks[0])
-        joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk])[:count] for i in range(len(leaves_per_chunk[0]))]
+        joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
         return jax.tree_util.tree_unflatten(treedef, joined)
 
     def predict_on_batch(self, x):

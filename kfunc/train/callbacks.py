@@ -242,7 +242,9 @@ class ReduceLROnPlateau(_Monitor):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training at the first non-finite loss, before that step's update is applied."""
+    """Stops training at the first step whose loss, gradients or new weights are not finite (or
+    that overflows the optimizer state), before that step's update is applied: the weights are
+    those after the last good step."""
 
     guards_nan = True
 

@@ -3,7 +3,8 @@
 One ``Trainer`` per ``compile()``: it keeps the optimizer state, the step count and the dropout
 key between calls, and the compiled functions (so a second ``fit`` compiles nothing new). A call
 works on its own copy of the state and writes it back to the model at the end of each epoch;
-if anything raises, the model's weights, optimizer state and step are put back as they were.
+if anything raises (``KeyboardInterrupt`` included), everything the call changed is put back as
+it was (``kfunc/train/rollback.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from kfunc.train.dispatch import DispatchPlanner
 from kfunc.train.optimizers import Optimizer, transformation_of
 from kfunc.train.packing import PackedSteps
 from kfunc.train.progress import Progress
+from kfunc.train.rollback import rolled_back_on_failure
 from kfunc.train.step import Carry, StepBuilder, TrainState
 
 ONE_STEP_DONATION_BYTES = 16 * 2**20  # on CPU, one-step dispatches donate training states this small
@@ -43,12 +45,16 @@ def _positive_int(value, name: str) -> int:
 
 
 class _Compiled(NamedTuple):
-    """The compiled functions of one training configuration; ``results(metric_states)`` gives logs."""
+    """The compiled functions of one training configuration; ``results(metric_states)`` gives logs.
+    ``run_train``/``run_one``/``run_eval`` step through whole batches of device data;
+    ``run_batch``/``run_eval_batch`` take one batch at its own size (compiled once per size)."""
 
     builder: StepBuilder
     run_train: Any
     run_one: Any
+    run_batch: Any
     run_eval: Any
+    run_eval_batch: Any
     init_metrics: Any
     results: Any
     packed: dict  # one PackedSteps, built on first use, for small carries stepped one at a time
@@ -151,7 +157,9 @@ class Trainer:
                         donate_argnums=(0,) if self.donate_fused else ()),
                 jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
                         donate_argnums=(0,) if self.donate_one_step else ()),
+                jax.jit(builder.run_train_batch, donate_argnums=(0,) if self.donate_one_step else ()),
                 jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
+                jax.jit(builder.run_eval_batch),
                 jax.jit(builder.init_metrics),
                 jax.jit(builder.results),
                 {},
@@ -210,8 +218,7 @@ class Trainer:
         history = History()
         steps = train_source.steps_per_epoch if isinstance(train_source, sources.ArraySource) else steps_per_epoch
         callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        snapshot = (*model.get_variables(), self.opt_state, self.step, self.dropout_key)
-        try:
+        with rolled_back_on_failure(self):
             params, _ = self._place(placement)
             functions = self._functions(label_shapes, guard_nan=guard_nan, placement=placement)
             self.metrics_names = list(functions.builder.log_order)
@@ -259,7 +266,8 @@ class Trainer:
                     backup.save(ResumePoint(train, epoch + 1, 0, train_source.seed, None))
                 if halted:
                     if verbose:
-                        print(f"Epoch {epoch + 1}: non-finite loss; training stopped before applying that step.")
+                        print(f"Epoch {epoch + 1}: non-finite loss, gradient or update; training stopped before "
+                              "applying that step.")
                     model.stop_training = True
                 if model.stop_training:
                     break
@@ -268,10 +276,6 @@ class Trainer:
                 for epoch, metrics, val_metrics in pending:
                     callback_list.on_epoch_end(epoch, self._epoch_logs(functions, metrics, val_metrics))
             callback_list.on_train_end()
-        except BaseException:
-            model.set_variables(Variables(*snapshot[:2]))
-            self.opt_state, self.step, self.dropout_key = snapshot[2:]
-            raise
         model.history = history
         return history
 
@@ -281,20 +285,24 @@ class Trainer:
         ``run_step``: steps of the run before this call. Returns ``(carry, steps_done)``."""
         carry = Carry(train, functions.init_metrics() if metrics is None else metrics, jnp.zeros((), bool))
         done = first
-        for data, indices, start, available, count, size in sources.dispatches(source, epoch, first):
-            if planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
-                carry = self._one_step_per_dispatch(functions, carry, data, indices, available, count, size)
-                done += available
+        for block in sources.dispatches(source, epoch, first):
+            whole = isinstance(block, sources.WholeBatches)
+            if whole and planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
+                carry = self._one_step_per_dispatch(functions, carry, block)
+                done += block.stop - block.start
                 continue
-            while start < available:
-                n = planner.next(available - start, run_step + done - first)
+            start, stop = (block.start, block.stop) if whole else (0, 1)
+            while start < stop:
+                n = planner.next(stop - start, run_step + done - first) if whole else 1
                 if planner.every_step:
                     callback_list.on_train_batch_begin(done)
                 began = time.perf_counter()
-                if planner.one_at_a_time:
-                    carry = functions.run_one(carry, data, indices, start, count, batch_size=size)
+                if not whole:
+                    carry = functions.run_batch(carry, block.data)
+                elif planner.one_at_a_time:
+                    carry = functions.run_one(carry, block.data, block.indices, start, batch_size=block.batch_size)
                 else:
-                    carry = functions.run_train(carry, data, indices, start, n, count, batch_size=size)
+                    carry = functions.run_train(carry, block.data, block.indices, start, n, batch_size=block.batch_size)
                 start, done = start + n, done + n
                 if planner.every_step or planner.live_display:
                     logs = functions.logs(carry.metrics)
@@ -308,18 +316,19 @@ class Trainer:
                     backup.save(ResumePoint(carry.train, epoch, done, source.seed, carry.metrics))
         return carry, done
 
-    def _one_step_per_dispatch(self, functions: _Compiled, carry, data, indices, steps, count, size):
+    def _one_step_per_dispatch(self, functions: _Compiled, carry, block: sources.WholeBatches):
         """The tight host loop of one step per dispatch; a small carry travels packed."""
+        data, indices, size = block.data, block.indices, block.batch_size
         if not PackedSteps.worthwhile(carry):
-            for step in range(steps):
-                carry = functions.run_one(carry, data, indices, step, count, batch_size=size)
+            for step in range(block.start, block.stop):
+                carry = functions.run_one(carry, data, indices, step, batch_size=size)
             return carry
         if "steps" not in functions.packed:
             functions.packed["steps"] = PackedSteps(functions.builder, carry, donate=self.donate_packed)
         packed = functions.packed["steps"]
         buffers = packed.pack(carry)
-        for step in range(steps):
-            buffers = packed.step(buffers, data, indices, step, count, batch_size=size)
+        for step in range(block.start, block.stop):
+            buffers = packed.step(buffers, data, indices, step, batch_size=size)
         return packed.unpack(buffers)
 
     @staticmethod
@@ -363,8 +372,12 @@ class Trainer:
     def _evaluate_source(self, source, params, state, functions):
         """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
         metrics = functions.init_metrics()
-        for data, indices, start, stop, count, size in sources.dispatches(source, 0):
-            metrics = functions.run_eval(metrics, params, state, data, indices, start, stop - start, count, batch_size=size)
+        for block in sources.dispatches(source, 0):
+            if isinstance(block, sources.OneBatch):
+                metrics = functions.run_eval_batch(metrics, params, state, block.data)
+            else:
+                metrics = functions.run_eval(metrics, params, state, block.data, block.indices, block.start,
+                                             block.stop - block.start, batch_size=block.batch_size)
         return metrics
 
     def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict):
@@ -373,16 +386,17 @@ class Trainer:
         placement = self.placement("evaluate")
         source = sources.make_source(self.model, self.config, x, y, sample_weight, None, batch_size, steps, shuffle=False,
                              role="evaluate", placement=placement)
-        label_shapes = sources.label_shapes(source)
-        if placement is not None:
-            place_weights(self.model, placement.distribution)
-        params, state = self.model.get_variables()
-        if self._transformation is None:
-            self._prepare_optimizer(params)
         started = time.perf_counter()
-        functions = self._functions(label_shapes, guard_nan=False, placement=placement)
-        logs = functions.logs(self._evaluate_source(source, params, state, functions))
-        self.metrics_names = list(logs)
+        with rolled_back_on_failure(self):
+            label_shapes = sources.label_shapes(source)
+            if placement is not None:
+                place_weights(self.model, placement.distribution)
+            params, state = self.model.get_variables()
+            if self._transformation is None:
+                self._prepare_optimizer(params)
+            functions = self._functions(label_shapes, guard_nan=False, placement=placement)
+            logs = functions.logs(self._evaluate_source(source, params, state, functions))
+            self.metrics_names = list(logs)
         verbose = 1 if verbose == "auto" else int(verbose)
         if verbose:
             total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else None

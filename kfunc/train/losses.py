@@ -253,11 +253,10 @@ def per_sample(loss: Callable, y_true, y_pred):
     return values
 
 
-def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid, *, output_name: str = "output"):
+def masked_total(loss: Callable, y_true, y_pred, mask, weight, *, output_name: str = "output"):
     """``(sum of loss * weight over kept steps, number of kept steps)`` for an output that carries
     a mask ``(batch, timesteps)``: Keras's rule, the loss averages over the kept steps of the whole
-    batch. ``weight (batch,)``: the sample weights (padding rows 0); ``valid (batch,)``: 1 for real
-    rows, 0 for padding rows, which count no steps."""
+    batch. ``weight (batch,)``: the sample weights, or None (all 1)."""
     values = loss(y_true, y_pred)
     mask = jnp.asarray(mask, bool)
     if values.ndim > mask.ndim:
@@ -273,4 +272,5 @@ def masked_total(loss: Callable, y_true, y_pred, mask, weight, valid, *, output_
         return w.reshape(w.shape + (1,) * (mask.ndim - 1)).astype(jnp.float32)
 
     kept = mask.astype(jnp.float32)
-    return jnp.sum(values.astype(jnp.float32) * kept * per_row(weight)), jnp.sum(kept * per_row(valid))
+    weighted = kept if weight is None else kept * per_row(weight)
+    return jnp.sum(values.astype(jnp.float32) * weighted), jnp.sum(kept)

@@ -1,8 +1,8 @@
 """Metrics as pure accumulators: ``init() -> state``, ``update(state, y_true, y_pred, weight) -> state``,
 ``result(state) -> scalar``; the state is a small pytree updated inside the compiled step.
 
-``y_pred`` is ``(batch, ...)``; ``weight`` is ``(batch,)`` (sample weights times the mask of real,
-unpadded samples). Names and defaults follow Keras; ``resolve('accuracy', ...)`` picks the binary,
+``y_pred`` is ``(batch, ...)``; ``weight`` is ``(batch,)``, or ``(batch, timesteps)`` for an output
+that carries a mask (every row is a real sample: batches are never padded). Names and defaults follow Keras; ``resolve('accuracy', ...)`` picks the binary,
 categorical or sparse form from the loss and shapes, as Keras does.
 """
 

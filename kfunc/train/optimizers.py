@@ -62,10 +62,17 @@ class Optimizer:
                 f"{type(self).__name__}: the learning rate follows a schedule and cannot be set directly."
             )
         live = self._live_hyperparams()
-        if live is not None:
-            live["learning_rate"] = jnp.asarray(value, jnp.asarray(live["learning_rate"]).dtype)
-        else:
+        if live is None:
             self._learning_rate = float(value)
+            return
+        # A new optimizer state, never an edit of the old one: a failed fit's rollback snapshot
+        # holds the old state, and with it the old learning rate.
+        old = jnp.asarray(live["learning_rate"])
+        trainer = self._trainer
+        new = jnp.asarray(value, old.dtype)
+        if old.committed:  # placed by a distribution: keep the placement, or the step recompiles
+            new = jax.device_put(new, old.sharding)
+        trainer.opt_state = optax.tree_utils.tree_set(trainer.opt_state, learning_rate=new)
 
     @property
     def iterations(self) -> int:

@@ -49,13 +49,13 @@ class Packing:
 
 
 class PackedSteps:
-    """``step(buffers, data, indices, start, count)``: one training step on a packed carry."""
+    """``step(buffers, data, indices, start)``: one training step (a whole batch) on a packed carry."""
 
     def __init__(self, builder, example_carry, *, donate: bool):
         packing = self.packing = Packing(example_carry)
 
-        def run_one_train_step(buffers, data, indices, start, count, *, batch_size: int):
-            carry = builder.run_one_train_step(packing.unpack(buffers), data, indices, start, count, batch_size=batch_size)
+        def run_one_train_step(buffers, data, indices, start, *, batch_size: int):
+            carry = builder.run_one_train_step(packing.unpack(buffers), data, indices, start, batch_size=batch_size)
             return packing.pack(carry)
 
         self.pack = jax.jit(packing.pack)

@@ -3,10 +3,16 @@
 ``train_step(carry, batch) -> carry`` is pure: forward with ``apply``, ``value_and_grad`` of the
 weighted sum of per-output losses, the optax update, metric accumulation, BatchNorm state and the
 dropout key threaded through. ``run_train_steps`` runs ``n`` of them in one ``lax.fori_loop``,
-gathering each batch on the device from data put there once (``indices`` is the epoch's
-shuffled order, padded to whole batches, or None when the data was reordered for the epoch;
-padded samples have zero weight), so one dispatch can cover a whole epoch and the number of
-steps per dispatch never causes a recompile.
+gathering each whole batch on the device from data put there once (``indices`` is the epoch's
+shuffled order, or None when the data was reordered for the epoch), so one dispatch can cover
+the whole batches of an epoch and the number of steps per dispatch never causes a recompile.
+A shorter batch (the last of an epoch, or one from an iterable) runs as its own step at its true
+size (``run_train_batch``, compiled once per size): no layer ever sees padding rows, so batch
+statistics, activity penalties and ``add_loss`` of any layer are those of the real samples.
+
+With the NaN guard on, a step is applied only if its loss, gradients and new weights are all
+finite and no finite value of the optimizer state overflowed; otherwise it and every later step
+of the dispatch are skipped.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ class TrainState(NamedTuple):
 
 class Carry(NamedTuple):
     """``train``: the TrainState; ``metrics``: accumulator states by log name; ``halted`` (set only
-    with the NaN guard on): a step met a non-finite loss, and it and later ones were not applied."""
+    with the NaN guard on): a step met a non-finite loss, gradient or update, and it and later
+    ones were not applied."""
 
     train: TrainState
     metrics: dict
@@ -49,13 +56,19 @@ class Carry(NamedTuple):
 
 
 class Batch(NamedTuple):
+    """Real samples only (never padding): every array has the same leading size ``B``."""
+
     inputs: dict  # input name -> (B, ...)
     targets: tuple  # per output: (B, ...) or None
     weights: tuple  # per output: (B,) or None
-    valid: jax.Array  # (B,) 1.0 for real samples, 0.0 for padding
+
+    @property
+    def size(self) -> int:
+        """``B``, a Python int (shapes are static while tracing)."""
+        return jax.tree_util.tree_leaves(self.inputs)[0].shape[0]
 
 
-def rows_of(data, first, batch_size: int, indices, valid) -> Batch:
+def rows_of(data, first, batch_size: int, indices) -> Batch:
     """The batch of ``batch_size`` rows starting at ``first``: contiguous rows of ``data`` (already
     in epoch order) when ``indices`` is None, else the rows ``indices[first:first + batch_size]``."""
     if indices is None:
@@ -63,7 +76,28 @@ def rows_of(data, first, batch_size: int, indices, valid) -> Batch:
     else:
         rows = lax.dynamic_slice_in_dim(indices, first, batch_size)
         picked = jax.tree_util.tree_map(lambda a: jnp.take(a, rows, axis=0), data)
-    return Batch(*picked, valid)
+    return Batch(*picked)
+
+
+def all_finite(*trees) -> jax.Array:
+    """Whether every floating-point value in ``trees`` is finite (a bool scalar)."""
+    finite = jnp.ones((), bool)
+    for leaf in jax.tree_util.tree_leaves(trees):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            finite = finite & jnp.all(jnp.isfinite(leaf))
+    return finite
+
+
+def stays_finite(new, old) -> jax.Array:
+    """Whether no floating-point value that is finite in ``old`` is non-finite in ``new`` (same
+    structure). An optimizer state may hold infinities on purpose (a "best loss so far" that
+    starts at inf); what must not happen is an overflow of a finite value, e.g. Adam's second
+    moment of a huge gradient, which would silently stop that weight from ever moving again."""
+    kept = jnp.ones((), bool)
+    for after, before in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(old), strict=True):
+        if jnp.issubdtype(jnp.result_type(after), jnp.inexact):
+            kept = kept & jnp.all(jnp.isfinite(after) | ~jnp.isfinite(before))
+    return kept
 
 
 def flatten_outputs(outputs, names: list[str]) -> list:
@@ -131,25 +165,24 @@ class StepBuilder:
     def losses(self, params, state, batch: Batch, *, training: bool, key):
         """Total loss and, as aux, per-output losses, outputs and new state."""
         # Losses the layers add (add_loss, activity regularizers) are collected while apply traces.
-        with added_losses.collecting(batch.valid) as added:
+        with added_losses.collecting() as added:
             outputs, new_state, masks = self.model.apply(
                 params, state, batch.inputs, training=training, key=key, return_masks=True
             )
         masks = flatten_outputs(masks, self.names)
         # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
         outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
-        count = jnp.maximum(jnp.sum(batch.valid), 1.0)
         per_output, total = {}, jnp.zeros((), jnp.float32)
         for i in self.config.trained_outputs:
             spec = self.config.outputs[i]
-            weight = batch.valid if batch.weights[i] is None else batch.valid * batch.weights[i]
+            weight = batch.weights[i]
             self._check_traced_target(i, batch.targets[i], outputs[i])
             if masks[i] is None:
                 values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
-                per_output[i] = jnp.sum(values * weight) / count
+                per_output[i] = jnp.sum(values if weight is None else values * weight) / batch.size
             else:  # padded timesteps (Embedding(mask_zero=True), Masking) carry no loss
                 kept_total, kept_steps = losses_lib.masked_total(
-                    spec.loss, batch.targets[i], outputs[i], masks[i], weight, batch.valid, output_name=self.names[i]
+                    spec.loss, batch.targets[i], outputs[i], masks[i], weight, output_name=self.names[i]
                 )
                 per_output[i] = jnp.where(kept_steps > 0, kept_total / jnp.maximum(kept_steps, 1.0), 0.0)
             total = total + spec.loss_weight * per_output[i]
@@ -168,7 +201,8 @@ class StepBuilder:
 
     def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch, masks=None) -> dict:
         states = dict(states)
-        count = jnp.sum(batch.valid)
+        count = jnp.asarray(batch.size, jnp.float32)
+        rows = jnp.ones((batch.size,), jnp.float32)
         states["loss"] = self.tracker.add(states["loss"], total, count)
         for i in self.config.trained_outputs:
             if self.multi:
@@ -176,9 +210,9 @@ class StepBuilder:
                 states[key] = self.tracker.add(states[key], per_output[i], count)
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
-                weight = batch.valid
+                weight = rows
                 if masks is not None and masks[i] is not None and getattr(metric, "respects_masks", False):
-                    weight = batch.valid.reshape(batch.valid.shape + (1,) * (masks[i].ndim - 1)) * masks[i]
+                    weight = masks[i].astype(jnp.float32)
                 states[key] = metric.update(states[key], batch.targets[i], outputs[i], weight)
         return states
 
@@ -194,7 +228,9 @@ class StepBuilder:
         metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch, masks)
         if not self.guard_nan:
             return Carry(stepped, metrics, carry.halted)
-        finite = jnp.isfinite(total)
+        # The weights after a stop are those of the last good step: an update that overflows
+        # (finite loss, infinite step) is refused like a non-finite loss.
+        finite = all_finite(total, grads, params, new_state) & stays_finite(opt_state, train.opt_state)
         apply = finite & ~carry.halted
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)  # noqa: E731
         return Carry(keep(stepped, train), keep(metrics, carry.metrics), carry.halted | ~finite)
@@ -204,36 +240,37 @@ class StepBuilder:
         return self.update_metrics(metrics, total, per_output, outputs, batch, masks)
 
     # -------------------------------------------------------------- fused loops
-    def run_train_steps(self, carry: Carry, data, indices, start, n, count, *, batch_size: int) -> Carry:
-        """``n`` train steps from step ``start`` of the epoch (logs: ``results(carry.metrics)``)."""
+    def run_train_steps(self, carry: Carry, data, indices, start, n, *, batch_size: int) -> Carry:
+        """``n`` train steps on whole batches from step ``start`` of the epoch (logs:
+        ``results(carry.metrics)``)."""
 
         def body(i, carry):
-            batch = self._batch_at(data, indices, start + i, count, batch_size)
-            return self.train_step(carry, batch)
+            return self.train_step(carry, self._batch_at(data, indices, start + i, batch_size))
 
         return lax.fori_loop(0, n, body, carry)
 
-    def run_one_train_step(self, carry: Carry, data, indices, start, count, *, batch_size: int) -> Carry:
-        """Step ``start`` of the epoch alone: for one step per dispatch, without the loop around it
-        (XLA's CPU while loop costs about 20% of a small model's step)."""
-        return self.train_step(carry, self._batch_at(data, indices, start, count, batch_size))
+    def run_one_train_step(self, carry: Carry, data, indices, start, *, batch_size: int) -> Carry:
+        """Whole batch ``start`` of the epoch alone: for one step per dispatch, without the loop
+        around it (XLA's CPU while loop costs about 20% of a small model's step)."""
+        return self.train_step(carry, self._batch_at(data, indices, start, batch_size))
 
-    def run_eval_steps(self, metrics, params, state, data, indices, start, n, count, *, batch_size: int):
+    def run_train_batch(self, carry: Carry, batch) -> Carry:
+        """One step on ``batch`` = ``(inputs, targets, weights)``, all of it real samples, at its own
+        size (the short last batch of an epoch, or a batch read from an iterable)."""
+        return self.train_step(carry, Batch(*batch))
+
+    def run_eval_steps(self, metrics, params, state, data, indices, start, n, *, batch_size: int):
         def body(i, metrics):
-            batch = self._batch_at(data, indices, start + i, count, batch_size)
-            return self.eval_step(metrics, params, state, batch)
+            return self.eval_step(metrics, params, state, self._batch_at(data, indices, start + i, batch_size))
 
         return lax.fori_loop(0, n, body, metrics)
 
-    def _batch_at(self, data, indices, step, count, batch_size: int) -> Batch:
-        """``count``: real samples in the epoch, or None when every batch is full, which makes the
-        mask a constant that XLA folds away."""
-        first = step * batch_size
-        if count is None:
-            valid = jnp.ones((batch_size,), jnp.float32)
-        else:
-            valid = (first + jnp.arange(batch_size) < count).astype(jnp.float32)
+    def run_eval_batch(self, metrics, params, state, batch):
+        """Evaluation of one ``(inputs, targets, weights)`` batch at its own size."""
+        return self.eval_step(metrics, params, state, Batch(*batch))
+
+    def _batch_at(self, data, indices, step, batch_size: int) -> Batch:
+        """Whole batch ``step`` of the epoch's data (every row a real sample)."""
         if self.placement is not None:
-            picked = jax.tree_util.tree_map(lambda a: self.placement.batch(a, step, batch_size), data)
-            return Batch(*picked, valid)
-        return rows_of(data, first, batch_size, indices, valid)
+            return Batch(*jax.tree_util.tree_map(lambda a: self.placement.batch(a, step, batch_size), data))
+        return rows_of(data, step * batch_size, batch_size, indices)
