@@ -120,7 +120,6 @@ def test_the_reader_sees_relative_absolute_and_nested_imports(tmp_path):
     assert import_chain(graph, "pkg.sub.b", lambda m: m == "pkg.sub") == ["pkg.sub.b", "pkg.a", "pkg.sub"]
 
 
-@pytest.mark.xfail(strict=True, reason=CYCLES_REASON)
 def test_kfunc_has_no_import_cycle():
     cycles = import_cycles(import_graph())
     assert not cycles, "\n".join(f"a cycle of {len(c)} modules: {', '.join(c)}" for c in cycles)
@@ -128,7 +127,7 @@ def test_kfunc_has_no_import_cycle():
 
 # The bottom modules that reach the floors above on the day this test was written; one that no
 # longer does makes its test pass unexpectedly, which fails: then take it off this list.
-BROKEN_TODAY = {"kfunc.graph.infer"}
+BROKEN_TODAY: set[str] = set()
 
 
 def _bottom_modules() -> list:
