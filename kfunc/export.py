@@ -36,7 +36,7 @@ from kfunc.export_loader import (
     digest,
     load,
 )
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.atomic import atomic_write
 
 __all__ = ["ExportError", "ExportedModel", "export", "load"]
 

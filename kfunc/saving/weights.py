@@ -1,5 +1,5 @@
 """``save_weights`` / ``load_weights``: a ``.npz`` of arrays keyed by weight path, written
-atomically and read by the strict reader of ``kfunc.saving.archive`` (plain numeric arrays only,
+atomically and read by the strict reader of ``kfunc.io.strict_zip`` (plain numeric arrays only,
 sizes checked before anything is allocated), so a file can never run code or exhaust memory.
 
 Loading matches weights by path (``"dense_1/kernel"``); when no path matches but the file holds
@@ -13,8 +13,8 @@ import os
 import numpy as np
 
 from kfunc.errors import WeightsError
-from kfunc.saving.archive import open_archive
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.strict_zip import open_archive
+from kfunc.io.atomic import atomic_write
 from kfunc.saving.errors import WeightsFileError
 
 __all__ = ["WeightsFileError", "load_weights", "read_weights_file", "save_weights"]

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from kfunc.errors import KfuncError
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.atomic import atomic_write
 from kfunc.saving.weights import WeightsFileError, read_weights_file
 from kfunc.train.callbacks import Callback
 from kfunc.train.step import TrainState
