@@ -3,7 +3,7 @@
 ``atomic_write(path)`` writes to a temporary file in the destination folder, flushes and fsyncs
 it, then ``os.replace``-s it over ``path``. Three properties beyond atomicity:
 
-- **Short temporary names.** The temporary name is ``.kfunc-<8 hex>-<8 random>.tmp`` (31 bytes),
+- **Short temporary names.** The temporary name is ``.kfunc-<8 hex>-<8 random>.tmp`` (28 bytes),
   whatever the length of ``path``'s name, so any name the file system accepts can be saved.
   The 8 hex digits are a hash of the target's file name: they mark which target a temporary
   file belongs to.

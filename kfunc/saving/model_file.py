@@ -28,6 +28,7 @@ import numpy as np
 from kfunc.io import strict_zip as archive_lib
 from kfunc.io.atomic import atomic_write
 from kfunc.saving.compile_state import compile_section, optimizer_members, restore_compile
+from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch
 from kfunc.saving.errors import ModelFileError, SavingError
 from kfunc.saving.model_config import ModelBuilder, ModelSerializer
 from kfunc.saving.registry import Resolver, shown
@@ -163,11 +164,14 @@ def _set_weights(model, entries: dict, archive, path: str) -> None:
     values = []
     for name, variable in variables.items():
         value = archive.read_array(f"weights/{name}.npy")
-        if value.shape != variable.shape or value.dtype != variable.dtype or entries[name] != (value.shape, value.dtype.name):
+        if value.shape != variable.shape or entries[name] != (value.shape, value.dtype.name):
             raise ModelFileError(
                 f"Model file '{path}': weight '{name}' is {value.dtype}{list(value.shape)}, the model needs "
                 f"{variable.dtype}{list(variable.shape)}."
             )
+        mismatch = dtype_mismatch(name, variable.dtype, value.dtype)
+        if mismatch:
+            raise ModelFileError(f"Model file '{path}': dtype mismatch {mismatch}; {ADVICE}.")
         values.append(value)
     for variable, value in zip(variables.values(), values, strict=True):
         variable.set_value(value)
