@@ -7,9 +7,20 @@
 This module imports only the standard library, NumPy and JAX (whose export serialization needs
 the ``flatbuffers`` package), never kfunc's layers or models, so the file runs on its own in a
 program that does not install kfunc. Nothing in an export file can execute code: the function is
-StableHLO (``jax.export``), the manifest JSON, and weights a ``.npz`` read with
-``allow_pickle=False``. Every member is checked against the manifest (name, size, SHA-256) before
-it is used; a missing, truncated or corrupt file raises ``ExportError``.
+StableHLO (``jax.export``), the manifest JSON, and weights a ``.npz`` of ``.npy`` arrays whose
+headers are checked against the bytes present before anything is allocated (never unpickled). Every
+member is checked against the manifest (name, size, SHA-256) before it is used; a missing,
+truncated, corrupt or hostile file raises ``ExportError``, whatever fails inside (zipfile, zlib,
+JSON, flatbuffers, MLIR, memory, recursion).
+
+A crafted file cannot make a call crash the process through a custom call: at load, the StableHLO is walked and every
+custom call whose target ``jax.export`` would refuse to serialize is refused (the file's own list
+of disabled checks counts for nothing), as are host callbacks, host transfers (infeed, outfeed,
+send, recv) and ops of dialects outside StableHLO. Only regular files are opened (a FIFO would
+block forever), and sizes are capped in proportion to the file: no member may expand more than
+``MAX_EXPANSION`` times its compressed size plus ``SLACK_BYTES``, nor all of them together more
+than that multiple of the file (the caps of ``kfunc.io.strict_zip``; this file keeps its own copy
+so that it runs without kfunc).
 
 File layout (a zip archive):
 
