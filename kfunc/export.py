@@ -36,7 +36,8 @@ from kfunc.export_loader import (
     digest,
     load,
 )
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.atomic import atomic_write
+from kfunc.io.strict_zip import write_member
 
 __all__ = ["ExportError", "ExportedModel", "export", "load"]
 
@@ -124,10 +125,10 @@ def export(model, path, *, example_inputs=None, params: str = "baked", platforms
         "members": {name: {"size": len(data), "sha256": digest(data)} for name, data in members.items()},
     }
     check_manifest(manifest, os.fspath(path))
-    with atomic_write(path) as stream, zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
+    with atomic_write(path) as stream, zipfile.ZipFile(stream, "w") as archive:
+        write_member(archive, MANIFEST, json.dumps(manifest, indent=1).encode())
         for name, data in members.items():
-            archive.writestr(name, data)
+            write_member(archive, name, data)  # deflated within the loader's cap on expansion
     return ExportedModel(manifest, exported, weights_tuple, source=os.fspath(path))
 
 

@@ -7,9 +7,20 @@
 This module imports only the standard library, NumPy and JAX (whose export serialization needs
 the ``flatbuffers`` package), never kfunc's layers or models, so the file runs on its own in a
 program that does not install kfunc. Nothing in an export file can execute code: the function is
-StableHLO (``jax.export``), the manifest JSON, and weights a ``.npz`` read with
-``allow_pickle=False``. Every member is checked against the manifest (name, size, SHA-256) before
-it is used; a missing, truncated or corrupt file raises ``ExportError``.
+StableHLO (``jax.export``), the manifest JSON, and weights a ``.npz`` of ``.npy`` arrays whose
+headers are checked against the bytes present before anything is allocated (never unpickled). Every
+member is checked against the manifest (name, size, SHA-256) before it is used; a missing,
+truncated, corrupt or hostile file raises ``ExportError``, whatever fails inside (zipfile, zlib,
+JSON, flatbuffers, MLIR, memory, recursion).
+
+A crafted file cannot make a call crash the process through a custom call: at load, the StableHLO is walked and every
+custom call whose target ``jax.export`` would refuse to serialize is refused (the file's own list
+of disabled checks counts for nothing), as are host callbacks, host transfers (infeed, outfeed,
+send, recv) and ops of dialects outside StableHLO. Only regular files are opened (a FIFO would
+block forever), and sizes are capped in proportion to the file: no member may expand more than
+``MAX_EXPANSION`` times its compressed size plus ``SLACK_BYTES``, nor all of them together more
+than that multiple of the file (the caps of ``kfunc.io.strict_zip``; this file keeps its own copy
+so that it runs without kfunc).
 
 File layout (a zip archive):
 
@@ -27,7 +38,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import stat
 import zipfile
 
 import jax
@@ -52,6 +65,10 @@ PARAMS_MODES = ("baked", "argument")
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "bfloat16", "float32", "float64")
 MAX_MANIFEST_BYTES = 1 << 20
+MAX_EXPANSION = 64  # uncompressed bytes per byte of the file, as kfunc.io.strict_zip
+SLACK_BYTES = 1 << 20
+_DIALECTS = ("builtin", "func", "stablehlo", "chlo", "sdy", "mhlo")
+_HOST_OPERATIONS = ("stablehlo.infeed", "stablehlo.outfeed", "stablehlo.send", "stablehlo.recv")
 # Canonical platform names of jax.export, for the backends jax.default_backend() reports.
 _BACKEND_PLATFORMS = {"gpu": ("cuda", "rocm"), "cuda": ("cuda",), "rocm": ("rocm",), "cpu": ("cpu",), "tpu": ("tpu",)}
 
@@ -179,28 +196,75 @@ class ExportedModel:
 
 # ---------------------------------------------------------------------------------- reading
 def load(path) -> ExportedModel:
-    """The model exported to ``path``, as a callable ``forward(inputs) -> outputs``."""
+    """The model exported to ``path``, as a callable ``forward(inputs) -> outputs``.
+
+    Every failure to read the file, whatever raised it (zipfile, zlib, JSON, flatbuffers, MLIR,
+    memory, recursion), is an ``ExportError``."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ExportError(f"No export file at '{path}'.")
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = _checked_members(archive, path)
-            manifest = _read_manifest(archive, members, path)
-            function = _read_member(archive, members, manifest, FUNCTION, path)
-            weights_bytes = (
-                _read_member(archive, members, manifest, WEIGHTS, path) if manifest["params"] == "argument" else None
-            )
+        return _load(path)
     except ExportError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as error:
-        raise ExportError(f"'{path}' is not a readable kfunc export file (truncated or corrupt?): {error}") from None
+    except Exception as error:  # noqa: BLE001 - a damaged file may fail anywhere; say so in one error
+        raise ExportError(
+            f"'{path}' is not a readable kfunc export file (truncated or corrupt?): {type(error).__name__}: "
+            f"{str(error)[:300]}"
+        ) from None
+
+
+def _load(path: str) -> ExportedModel:
+    with _open_regular_file(path) as handle, zipfile.ZipFile(handle) as archive:
+        members = _checked_members(archive, os.fstat(handle.fileno()).st_size, path)
+        manifest = _read_manifest(archive, members, path)
+        function = _read_member(archive, members, manifest, FUNCTION, path)
+        weights_bytes = (
+            _read_member(archive, members, manifest, WEIGHTS, path) if manifest["params"] == "argument" else None
+        )
     exported = _deserialize(function, manifest, path)
     weights = None if weights_bytes is None else _read_weights(weights_bytes, manifest, path)
     return ExportedModel(manifest, exported, weights, source=path)
 
 
-def _checked_members(archive: zipfile.ZipFile, path: str) -> dict:
+def _open_regular_file(path: str):
+    """``path`` opened for reading, refused unless it is a regular file (a FIFO would block the
+    open forever, a device would stream forever); ``O_NONBLOCK`` and ``fstat`` make the check hold
+    even if the path is swapped meanwhile."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ExportError(f"'{path}' is not a regular file (a directory, FIFO or device); it is not an export file.")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ExportError(f"No export file at '{path}'.") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ExportError(f"'{path}' is not a regular file (a directory, FIFO or device); it is not an export file.")
+    return os.fdopen(descriptor, "rb")
+
+
+def _check_sizes(infos: list, container_size: int, path: str, where: str, methods: tuple) -> None:
+    """Refuse encrypted members, other compression methods, and sizes over the caps in
+    proportion to ``container_size`` (a small file never asks for gigabytes)."""
+    total = compressed = 0
+    for info in infos:
+        if info.flag_bits & 0x1 or info.compress_type not in methods:
+            raise ExportError(f"'{path}': {where} member {info.filename!r} is encrypted or uses an unsupported compression.")
+        if (info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size) or (
+            info.file_size > MAX_EXPANSION * info.compress_size + SLACK_BYTES
+        ):
+            raise ExportError(
+                f"'{path}': {where} member {info.filename!r} declares {info.file_size} bytes from {info.compress_size} "
+                f"compressed, more than the {MAX_EXPANSION}:1 this loader reads (corrupt, or a decompression bomb)."
+            )
+        total += info.file_size
+        compressed += info.compress_size
+    if compressed > container_size or total > MAX_EXPANSION * container_size + SLACK_BYTES:
+        raise ExportError(
+            f"'{path}': the members of {where} declare {total} bytes ({compressed} compressed) in {container_size} "
+            "bytes; the file is corrupt or a decompression bomb."
+        )
+
+
+def _checked_members(archive: zipfile.ZipFile, file_size: int, path: str) -> dict:
     infos = archive.infolist()
     names = [info.filename for info in infos]
     for name in names:
@@ -208,14 +272,15 @@ def _checked_members(archive: zipfile.ZipFile, path: str) -> dict:
                 or any(part in ("", ".", "..") for part in name.split("/"))):
             raise ExportError(f"'{path}' holds a member with an unsafe name {name!r}; refusing to read it.")
     if len(set(names)) != len(names):
-        raise ExportError(f"'{path}' holds a member name twice ({names}); it is not a kfunc export file.")
+        raise ExportError(f"'{path}' holds a member name twice ({names[:10]}); it is not a kfunc export file.")
     allowed = {MANIFEST, FUNCTION, WEIGHTS}
     unexpected = [n for n in names if n not in allowed]
     if unexpected or MANIFEST not in names or FUNCTION not in names:
         raise ExportError(
             f"'{path}' is not a kfunc export file: expected members {sorted(allowed)} (weights optional), "
-            f"found {names}."
+            f"found {names[:10]}."
         )
+    _check_sizes(infos, file_size, path, "the file's", (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED))
     return {info.filename: info for info in infos}
 
 
@@ -225,8 +290,8 @@ def _read_manifest(archive: zipfile.ZipFile, members: dict, path: str) -> dict:
         raise ExportError(f"'{path}': its manifest is {info.file_size} bytes, over the {MAX_MANIFEST_BYTES} allowed.")
     try:
         manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(f"'{path}': its manifest is not valid JSON: {error}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ExportError(f"'{path}': its manifest is not valid JSON ({type(error).__name__}: {str(error)[:200]}).") from None
     check_manifest(manifest, path)
     has_weights = WEIGHTS in members
     if has_weights != (manifest["params"] == "argument"):
@@ -243,7 +308,7 @@ def _read_member(archive: zipfile.ZipFile, members: dict, manifest: dict, name: 
         raise ExportError(
             f"'{path}': member {name} is {members[name].file_size} bytes, but the manifest says {declared['size']}."
         )
-    data = archive.read(name)
+    data = archive.read(name)  # at most the declared size, capped by _checked_members; CRC-32 checked
     if len(data) != declared["size"] or digest(data) != declared["sha256"]:
         raise ExportError(f"'{path}': member {name} does not match the size and SHA-256 in its manifest (corrupt).")
     return data
@@ -252,11 +317,11 @@ def _read_member(archive: zipfile.ZipFile, members: dict, manifest: dict, name: 
 def _deserialize(data: bytes, manifest: dict, path: str):
     try:
         exported = jax.export.deserialize(bytearray(data))
-        exported.mlir_module()  # parse the StableHLO now, so a corrupt module fails here, not at a call
     except ImportError as error:
         raise ExportError(f"Reading '{path}' needs the 'flatbuffers' package (pip install flatbuffers): {error}") from None
     except Exception as error:  # noqa: BLE001 - any failure to parse means a corrupt file
         raise ExportError(f"'{path}': the serialized function cannot be read (corrupt?): {error!r}") from None
+    check_operations(exported, path)
     specs = manifest["weights"] + manifest["inputs"]
     avals = exported.in_avals
     if len(avals) != len(specs) or len(exported.out_avals) != len(manifest["outputs"]):
@@ -277,16 +342,21 @@ def _deserialize(data: bytes, manifest: dict, path: str):
 
 
 def _read_weights(data: bytes, manifest: dict, path: str) -> tuple:
+    """The arrays of ``weights.npz`` (written by ``np.savez``: stored ``.npy`` members) in
+    manifest order; each header is checked against the bytes present before anything is allocated."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            stored = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
         raise ExportError(f"'{path}': weights.npz is not a readable .npz of plain arrays: {error}") from None
+    with archive:
+        infos = archive.infolist()
+        _check_sizes(infos, len(data), path, "weights.npz", (zipfile.ZIP_STORED,))
+        stored = {info.filename[: -len(".npy")]: _parse_npy(archive.read(info), info.filename, path) for info in infos}
     specs = manifest["weights"]
-    names = [s["name"] for s in specs]
-    if sorted(stored) != sorted(names):
-        raise ExportError(f"'{path}': weights.npz holds {sorted(stored)}, but the manifest lists {sorted(names)}.")
-    weights = []
+    if sorted(stored) != sorted(s["name"] for s in specs) or len(stored) != len(infos):
+        raise ExportError(
+            f"'{path}': weights.npz holds {sorted(stored)[:10]}, but the manifest lists {sorted(s['name'] for s in specs)[:10]}."
+        )
     for spec in specs:
         array = stored[spec["name"]]
         if list(array.shape) != spec["shape"] or str(array.dtype) != spec["dtype"]:
@@ -294,8 +364,74 @@ def _read_weights(data: bytes, manifest: dict, path: str) -> tuple:
                 f"'{path}': weight '{spec['name']}' is {array.dtype}{list(array.shape)}, but the manifest says "
                 f"{spec['dtype']}{spec['shape']}."
             )
-        weights.append(jnp.asarray(array))
-    return tuple(weights)
+    return tuple(jnp.asarray(stored[s["name"]]) for s in specs)
+
+
+def _parse_npy(raw: bytes, name: str, path: str) -> np.ndarray:
+    """The array of one ``.npy`` member: plain dtypes only, and exactly the bytes its header declares."""
+
+    def fail(detail: str):
+        return ExportError(f"'{path}': weights.npz is not a readable .npz of plain arrays: {name!r} {detail}.")
+
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        shape, fortran, dtype = read_header[version](stream)
+    except (ValueError, KeyError, TypeError, SyntaxError) as error:
+        raise fail(f"has no valid .npy header ({type(error).__name__}: {str(error)[:200]})") from None
+    if not name.endswith(".npy") or dtype.hasobject or dtype.kind not in "biufc":
+        raise fail(f"is not an .npy array of a plain numeric dtype (found {dtype}; objects are never unpickled)")
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(raw) - stream.tell():
+        raise fail(f"declares {shape} {dtype} ({count * dtype.itemsize} bytes) but holds {len(raw) - stream.tell()} bytes")
+    return np.frombuffer(raw, dtype, count, stream.tell()).reshape(shape, order="F" if fortran else "C")
+
+
+# ---------------------------------------------------------------------------------- operations
+def _allowed_custom_call_targets() -> frozenset:
+    """The custom-call targets ``jax.export`` serializes without disabled checks (those with a
+    compatibility guarantee), less TensorFlow graphs; a jax without that list allows only the
+    few that shape polymorphism and sharding emit."""
+    try:
+        from jax._src.export._export import _CUSTOM_CALL_TARGETS_GUARANTEED_STABLE as stable
+    except ImportError:
+        stable = {"shape_assertion", "Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape",
+                  "annotate_device_placement", "AllocateBuffer"}
+    return frozenset(t for t in stable if t != "tf.call_tf_function" and "callback" not in t.lower())
+
+
+def check_operations(exported, path: str = "<memory>") -> None:
+    """Raise ``ExportError`` if the function's StableHLO holds an operation a file may not carry:
+    a custom call whose target ``jax.export`` would refuse to serialize (whatever checks the
+    file says were disabled), a host callback (Python code of the exporting process, which no
+    file carries: calling it would crash the process), an op that waits on the host (infeed,
+    outfeed, send, recv), or an op of a dialect outside StableHLO and its companions."""
+    from jax._src.interpreters import mlir as jax_mlir  # jax's own MLIR context and dialects
+    from jax._src.lib.mlir import ir
+
+    allowed = _allowed_custom_call_targets()
+    refused = []
+    with jax_mlir.make_ir_context():
+        module = exported.mlir_module(serialized=False)
+        pending = [module.operation]
+        while pending:  # iterative: a deeply nested module cannot exhaust the Python stack
+            operation = pending.pop()
+            name = operation.name
+            if name.split(".")[0] not in _DIALECTS or name in _HOST_OPERATIONS:
+                refused.append(name)
+            elif name.endswith("custom_call"):
+                target = operation.attributes["call_target_name"] if "call_target_name" in operation.attributes else None
+                target = ir.StringAttr(target).value if target is not None else "<no target>"
+                if target not in allowed:
+                    refused.append(f"custom call {target!r}")
+            pending.extend(op.operation for region in operation.regions for block in region for op in block)
+    if refused:
+        raise ExportError(
+            f"'{path}': the function holds operations an export file may not carry: {sorted(set(refused))[:10]} "
+            "(custom calls without jax.export's compatibility guarantee, host callbacks or host transfers); "
+            "refusing to load it."
+        )
 
 
 # ---------------------------------------------------------------------------------- manifest

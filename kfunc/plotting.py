@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from typing import NamedTuple
 
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.atomic import atomic_write
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 TEXT_FORMATS = ("dot", "gv")

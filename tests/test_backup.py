@@ -1,6 +1,7 @@
 """BackupAndRestore: an interrupted fit resumes exactly, in the same process or a new one."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -192,3 +193,59 @@ def test_an_unreadable_backup_is_a_clear_error(tmp_path, content):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BackupAndRestore(**kwargs)
+
+
+# ---------------------------------------------------------------------- damaged fields
+def _meta_bytes(meta) -> np.ndarray:
+    return np.frombuffer(json.dumps(meta).encode() if not isinstance(meta, bytes) else meta, np.uint8)
+
+
+DAMAGES = {
+    "no meta": lambda arrays, meta: arrays.pop("meta"),
+    "meta not UTF-8": lambda arrays, meta: arrays.update(meta=_meta_bytes(b"\xff\xfe{")),
+    "meta not JSON": lambda arrays, meta: arrays.update(meta=_meta_bytes(b"{'epoch': 1")),
+    "meta deeply nested": lambda arrays, meta: arrays.update(meta=_meta_bytes(b"[" * 100_000 + b"]" * 100_000)),
+    "meta of floats": lambda arrays, meta: arrays.update(meta=arrays["meta"].astype(np.float32)),
+    "meta a list": lambda arrays, meta: arrays.update(meta=_meta_bytes([1, 2])),
+    "meta without epoch": lambda arrays, meta: arrays.update(meta=_meta_bytes({k: v for k, v in meta.items() if k != "epoch"})),
+    "epoch a string": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "epoch": "1"})),
+    "epoch negative": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "epoch": -1})),
+    "batch a float": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "batch": 1.5})),
+    "seed of one int": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "shuffle_seed": [1]})),
+    "seed a string": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "shuffle_seed": "ab"})),
+    "seed negative": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "shuffle_seed": [1, -2]})),
+    "has_metrics a string": lambda arrays, meta: arrays.update(meta=_meta_bytes({**meta, "has_metrics": "yes"})),
+    "no step": lambda arrays, meta: arrays.pop("step"),
+    "step a vector": lambda arrays, meta: arrays.update(step=np.zeros(3, arrays["step"].dtype)),
+    "step a float": lambda arrays, meta: arrays.update(step=arrays["step"].astype(np.float64)),
+    "key of another shape": lambda arrays, meta: arrays.update(key=np.zeros(5, arrays["key"].dtype)),
+    "no key": lambda arrays, meta: arrays.pop("key"),
+    "a stray array": lambda arrays, meta: arrays.update(payload=np.zeros(3)),
+    "a weight of another dtype": lambda arrays, meta: arrays.update(
+        {next(n for n in arrays if n.startswith("params")): np.zeros(1, np.complex64)}),
+}
+
+
+@pytest.fixture(scope="module")
+def valid_backup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("valid_backup")
+    x, y = _data()
+    _model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[BackupAndRestore(folder, delete_checkpoint=False)])
+    with np.load(folder / "backup.npz") as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    return arrays, json.loads(arrays["meta"].tobytes())
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_every_damaged_field_of_a_backup_is_a_backup_error(tmp_path, valid_backup, damage):
+    arrays, meta = valid_backup
+    arrays = dict(arrays)
+    DAMAGES[damage](arrays, meta)
+    np.savez(tmp_path / "backup.npz", **arrays)
+    x, y = _data()
+    model = _model()
+    before = model.get_weights()
+    with pytest.raises(BackupError, match=r"backup.*delete it|does not fit this model"):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)

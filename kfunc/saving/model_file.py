@@ -12,7 +12,8 @@ leaves the previous file as it was), with the members
 
 Loading never executes code from the file: classes and functions are found by name in the
 registry only (``kfunc.saving.registry``), arrays are read by the strict reader of
-``kfunc.saving.archive`` (no pickle, sizes checked before allocating), and every problem with
+``kfunc.io.strict_zip`` (no pickle, sizes checked before allocating and capped in proportion
+to the file), and every problem with
 the file raises ``ModelFileError`` (or its subclass ``UnknownObjectError``).
 """
 
@@ -24,9 +25,10 @@ import zipfile
 
 import numpy as np
 
-from kfunc.saving import archive as archive_lib
-from kfunc.saving.atomic import atomic_write
+from kfunc.io import strict_zip as archive_lib
+from kfunc.io.atomic import atomic_write
 from kfunc.saving.compile_state import compile_section, optimizer_members, restore_compile
+from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch
 from kfunc.saving.errors import ModelFileError, SavingError
 from kfunc.saving.model_config import ModelBuilder, ModelSerializer
 from kfunc.saving.registry import Resolver, model_classes, shown
@@ -81,7 +83,7 @@ def save_model(model, filepath, *, include_optimizer: bool = True, overwrite: bo
     text = json.dumps(document)
     names = optimizer_members(section)
     with atomic_write(filepath) as stream, zipfile.ZipFile(stream, "w") as archive:
-        archive.writestr("config.json", text, compress_type=zipfile.ZIP_DEFLATED)
+        archive_lib.write_member(archive, "config.json", text.encode())
         for name, value in weights:
             archive_lib.write_array(archive, f"weights/{name}.npy", value)
         for name, value in zip(names, optimizer_arrays, strict=True):
@@ -159,11 +161,14 @@ def _set_weights(model, entries: dict, archive, path: str) -> None:
     values = []
     for name, variable in variables.items():
         value = archive.read_array(f"weights/{name}.npy")
-        if value.shape != variable.shape or value.dtype != variable.dtype or entries[name] != (value.shape, value.dtype.name):
+        if value.shape != variable.shape or entries[name] != (value.shape, value.dtype.name):
             raise ModelFileError(
                 f"Model file '{path}': weight '{name}' is {value.dtype}{list(value.shape)}, the model needs "
                 f"{variable.dtype}{list(variable.shape)}."
             )
+        mismatch = dtype_mismatch(name, variable.dtype, value.dtype)
+        if mismatch:
+            raise ModelFileError(f"Model file '{path}': dtype mismatch {mismatch}; {ADVICE}.")
         values.append(value)
     for variable, value in zip(variables.values(), values, strict=True):
         variable.set_value(value)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from kfunc.saving.atomic import atomic_write
+from kfunc.io.atomic import atomic_write
 from kfunc.saving.weights import WeightsFileError, read_weights_file
 from kfunc.train.callbacks import Callback
 from kfunc.train.step import TrainState
@@ -89,6 +89,41 @@ def _unflat(stored: dict[str, np.ndarray], prefix: str, like, what: str, directo
     return jax.tree_util.tree_unflatten(treedef, values)
 
 
+_META_FIELDS = ("batch", "epoch", "format", "has_metrics", "shuffle_seed")
+
+
+def _check_meta(meta, path: str) -> None:
+    """Raise ``BackupError`` unless ``meta`` is the JSON object ``save`` writes, every field well typed."""
+
+    def fail(detail: str):
+        raise BackupError(f"'{path}' is not a readable kfunc backup: {detail}; delete it to start afresh.")
+
+    if not isinstance(meta, dict):
+        fail(f"its meta is a JSON {type(meta).__name__}, not an object")
+    if meta.get("format") != FORMAT_VERSION:
+        fail(f"it has backup format {str(meta.get('format'))[:40]!r}, this kfunc reads format {FORMAT_VERSION}")
+    if sorted(meta) != list(_META_FIELDS):
+        fail(f"its meta has the fields {sorted(meta)[:10]}, expected {list(_META_FIELDS)}")
+    for field in ("epoch", "batch"):
+        if type(meta[field]) is not int or not 0 <= meta[field] < 2**31:
+            fail(f"its {field} is {str(meta[field])[:40]!r}, not an integer in [0, 2**31)")
+    seed = meta["shuffle_seed"]
+    if not isinstance(seed, list) or len(seed) != 2 or not all(type(s) is int and 0 <= s < 2**64 for s in seed):
+        fail(f"its shuffle_seed is {str(seed)[:40]!r}, not two integers in [0, 2**64)")
+    if type(meta["has_metrics"]) is not bool:
+        fail(f"its has_metrics is {str(meta['has_metrics'])[:40]!r}, not true or false")
+
+
+def _stored_leaf(stored: dict, name: str, like, path: str):
+    """The array ``name`` of the backup, removed from ``stored``; it must have ``like``'s shape and dtype."""
+    value = stored.pop(name, None)
+    if value is None or value.shape != np.shape(like) or value.dtype != _dtype(like):
+        found = "nothing" if value is None else f"{value.shape} {value.dtype}"
+        raise BackupError(f"'{path}' is not a readable kfunc backup: its {name} must be {np.shape(like)} {_dtype(like)}, "
+                          f"found {found}; delete it to start afresh.")
+    return value
+
+
 class _NpzStore:
     """Arrays and a JSON dict in one ``.npz`` file, replaced atomically."""
 
@@ -106,9 +141,17 @@ class _NpzStore:
     def read(self, like: dict) -> tuple[dict[str, np.ndarray], dict]:
         try:
             stored = read_weights_file(self.path)
-            return stored, json.loads(bytes(stored.pop("meta")).decode())
-        except (WeightsFileError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except WeightsFileError as error:
             raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+        meta = stored.pop("meta", None)
+        if meta is None or meta.dtype != np.uint8 or meta.ndim != 1:
+            raise BackupError(f"'{self.path}' is not a readable kfunc backup (no meta array of UTF-8 JSON bytes); "
+                              "delete it to start afresh.")
+        try:
+            return stored, json.loads(meta.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise BackupError(f"'{self.path}' is not a readable kfunc backup (its meta is not JSON: "
+                              f"{type(error).__name__}); delete it to start afresh.") from None
 
     def delete(self) -> None:
         if self.exists():
@@ -215,23 +258,23 @@ class BackupAndRestore(Callback):
         if not self.store.exists():
             return None
         stored, meta = self.store.read(_named_arrays(like, metrics_like))
-        if "step" not in stored or "key" not in stored:
-            raise BackupError(f"'{self.store.path}' is not a readable kfunc backup (no step or key); delete it to start afresh.")
-        step, key = stored.pop("step"), stored.pop("key")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-            raise BackupError(f"'{self.store.path}' has backup format {meta.get('format') if isinstance(meta, dict) else meta!r}; "
-                              f"this kfunc reads format {FORMAT_VERSION}.")
+        _check_meta(meta, self.store.path)
         where = self.backup_dir
+        counters = [_stored_leaf(stored, name, leaf, self.store.path) for name, leaf in (("step", like.step), ("key", like.key))]
+        sections = ("params", "state", "opt") + (("metrics",) if meta["has_metrics"] else ())
+        stray = [name for name in stored if not name.startswith(sections)]
+        if stray:
+            raise BackupError(f"'{self.store.path}' is not a readable kfunc backup: it holds arrays {stray[:5]} that belong "
+                              "to no part of a training run; delete it to start afresh.")
         train = TrainState(
             _unflat(stored, "params", like.params, "weights", where),
             _unflat(stored, "state", like.state, "layer state", where),
             _unflat(stored, "opt", like.opt_state, "optimizer state (compile it with the same optimizer)", where),
-            step.astype(_dtype(like.step)),
-            key.astype(_dtype(like.key)),
+            *counters,
         )
         metrics = _unflat(stored, "metrics", metrics_like, "metrics (compile it with the same metrics)", where) \
             if meta["has_metrics"] else None
-        return ResumePoint(train, int(meta["epoch"]), int(meta["batch"]), tuple(meta["shuffle_seed"]), metrics)
+        return ResumePoint(train, meta["epoch"], meta["batch"], tuple(meta["shuffle_seed"]), metrics)
 
     def on_train_end(self, logs=None):
         """``fit`` completed (it is not called when ``fit`` raises): the backup is no longer needed."""

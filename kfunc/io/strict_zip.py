@@ -1,48 +1,46 @@
-"""Strict reading (and plain writing) of zip archives of ``.npy`` arrays: ``.npz`` weights files
-and ``.kfunc`` model files.
+"""Strict reading (and plain writing) of zip archives of ``.npy`` arrays: ``.npz`` weights files,
+backups and ``.kfunc`` model files.
 
-Formats read:
-
-- the archive: a zip file whose members are ``STORED`` or ``DEFLATED``, not encrypted, with
-  unique relative names (no ``..`` component, no leading ``/`` or drive, no backslash, no NUL);
-- an array member: an ``.npy`` file of version 1, 2 or 3: the magic ``b"\\x93NUMPY"``, two version
-  bytes, the header length (2 bytes little-endian in version 1, 4 in versions 2 and 3), a header
-  that is a dict literal ``{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}``, then
-  exactly ``prod(shape) * itemsize`` bytes of data.
+The archive read: a regular file (never a FIFO or device: ``kfunc.io.files``) holding a zip
+whose members are ``STORED`` or ``DEFLATED``, not encrypted, with unique relative names (no
+``..`` component, no leading ``/`` or drive, no backslash, no NUL).
 
 Nothing a file declares is trusted before it is checked, and nothing is allocated from a
-declared size before the check: member sizes are capped (each, in total, and in their ratio to
-the compressed size, which deflate cannot exceed 1032:1), every member is read with a bounded
-read whose CRC-32 zipfile checks, the ``.npy`` header is parsed by ``ast.literal_eval`` after a
-length cap, only plain numeric and boolean dtypes are accepted (never ``object``, so nothing is
-ever unpickled), and the data length must equal what the header's shape and dtype declare
-before ``np.frombuffer`` views it. Any failure raises the error class the caller passes (one of
-``kfunc.saving.errors``), naming the file and the member; zipfile's own exceptions never escape.
+declared size before the check. Sizes are capped in proportion to the file, so a small file
+cannot ask for gigabytes: a deflated member may declare at most ``MAX_EXPANSION`` times its
+compressed size plus ``SLACK_BYTES``, a stored one exactly its compressed size, and all members
+together at most ``MAX_EXPANSION`` times the file's size plus ``SLACK_BYTES`` (64 MiB from a
+1 MiB file, at most). kfunc's own writers keep within that cap (``write_member`` stores a member
+uncompressed when deflate would shrink it more). Absolute caps come on top (members, bytes a
+member, bytes in all). Every member is read with a bounded read whose CRC-32 zipfile checks;
+arrays are parsed by ``kfunc.io.npy``. Any failure raises the error class the caller passes,
+naming the file and the member; zipfile's and zlib's own exceptions never escape.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
-import math
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
 
+from kfunc.io.files import open_regular_file
+from kfunc.io.npy import parse_npy, write_array
+
+__all__ = ["Archive", "open_archive", "unsafe_member_name", "write_array", "write_member"]
+
 MAX_MEMBERS = 100_000
 MAX_MEMBER_BYTES = 16 << 30  # one array
 MAX_TOTAL_BYTES = 64 << 30  # all members, uncompressed
-MAX_EXPANSION = 1100  # deflate expands at most 1032:1; a larger declared ratio is a lie or a bomb
-MAX_HEADER_BYTES = 10_000  # numpy's own cap on .npy headers
-MAX_RANK = 64
+MAX_EXPANSION = 64  # uncompressed bytes per byte of the file (deflate alone could give 1032)
+SLACK_BYTES = 1 << 20  # what even a tiny file may expand to
 _CHUNK = 1 << 22
 
-_MAGIC = b"\x93NUMPY"
-_DESCR = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
 
@@ -50,6 +48,11 @@ def _shown(name, limit: int = 80) -> str:
     """A file-provided string, quoted and cut short, for messages."""
     text = repr(name)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def expansion_cap(compressed_bytes: int) -> int:
+    """The most uncompressed bytes accepted from ``compressed_bytes`` of a file."""
+    return MAX_EXPANSION * compressed_bytes + SLACK_BYTES
 
 
 def unsafe_member_name(name: str) -> bool:
@@ -62,6 +65,14 @@ def unsafe_member_name(name: str) -> bool:
         or _DRIVE.match(name) is not None
         or ".." in name.split("/")
     )
+
+
+def write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Add ``data`` as member ``name``: deflated, unless deflate shrinks it by more than half
+    the readers' ``MAX_EXPANSION`` (then stored), so every file kfunc writes stays readable."""
+    squeezed = len(zlib.compress(data, 6))
+    stored = len(data) > (MAX_EXPANSION // 2) * squeezed
+    archive.writestr(name, data, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
 
 
 class Archive:
@@ -92,7 +103,7 @@ class Archive:
             raise self._fail(
                 f"the member {_shown(name)} declares {info.file_size} bytes, over the cap of {limit} bytes."
             )
-        buffer = bytearray(info.file_size)
+        buffer = bytearray(info.file_size)  # bounded: _check_members capped it in proportion to the file
         view = memoryview(buffer)
         filled = 0
         try:
@@ -132,17 +143,10 @@ class Archive:
 
 @contextlib.contextmanager
 def open_archive(path, *, error: type[Exception], what: str) -> Iterator[Archive]:
-    """Open ``path`` as a zip archive and check its member list (names, methods, sizes)."""
+    """Open ``path`` (a regular file) as a zip archive and check its member list (names,
+    methods, sizes)."""
     path = os.fspath(path)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, also on failure
-    except FileNotFoundError:
-        raise error(f"No {what} at '{path}': the path does not exist.") from None
-    except IsADirectoryError:
-        raise error(f"'{path}' is a directory, not a {what}.") from None
-    except OSError as failure:
-        raise error(f"Cannot open the {what} '{path}': {failure.strerror or failure}.") from None
-    with handle:
+    with open_regular_file(path, error=error, what=what) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             raise error(f"'{path}' is empty (0 bytes), not a {what}; it may have been cut short while being written.")
@@ -181,11 +185,12 @@ def _check_members(archive: zipfile.ZipFile, file_size: int, path: str, error, w
             raise fail(f"the member {_shown(name)} uses compression method {info.compress_type}; only stored and deflated are read.")
         stored = info.compress_type == zipfile.ZIP_STORED
         if (stored and info.file_size != info.compress_size) or (
-            not stored and info.file_size > info.compress_size * MAX_EXPANSION + 1024
+            not stored and info.file_size > expansion_cap(info.compress_size)
         ):
             raise fail(
                 f"the member {_shown(name)} declares {info.file_size} bytes uncompressed from {info.compress_size} "
-                "compressed, more than the compression can produce (a corrupt file or a decompression bomb)."
+                f"compressed, more than the {MAX_EXPANSION}:1 kfunc reads (a corrupt file or a decompression bomb; "
+                "a file of your own written with np.savez_compressed: save it with np.savez)."
             )
         if info.file_size > MAX_MEMBER_BYTES:
             raise fail(f"the member {_shown(name)} declares {info.file_size} bytes, over the cap of {MAX_MEMBER_BYTES}.")
@@ -193,69 +198,10 @@ def _check_members(archive: zipfile.ZipFile, file_size: int, path: str, error, w
         compressed += info.compress_size
     if total > MAX_TOTAL_BYTES:
         raise fail(f"its members declare {total} bytes in all, over the cap of {MAX_TOTAL_BYTES}.")
+    if total > expansion_cap(file_size):
+        raise fail(
+            f"its members declare {total} bytes in all from a file of {file_size} bytes, more than the "
+            f"{MAX_EXPANSION}:1 kfunc reads (a corrupt file or a decompression bomb)."
+        )
     if compressed > file_size:
         raise fail(f"its members declare {compressed} compressed bytes, more than the file's {file_size}; it is corrupt.")
-
-
-def parse_npy(buffer: bytearray, fail) -> np.ndarray:
-    """An array viewing ``buffer`` (an ``.npy`` file's bytes) after every check in the module
-    docstring; ``fail(message)`` returns the exception to raise."""
-    if len(buffer) < 10 or bytes(buffer[:6]) != _MAGIC:
-        raise fail("is not an .npy array (no NUMPY magic).")
-    major = buffer[6]
-    if major == 1:
-        length, start = int.from_bytes(buffer[8:10], "little"), 10
-    elif major in (2, 3) and len(buffer) >= 12:
-        length, start = int.from_bytes(buffer[8:12], "little"), 12
-    else:
-        raise fail(f"has .npy format version {major}, which is not read (1, 2 and 3 are).")
-    if length > MAX_HEADER_BYTES:
-        raise fail(f"has a header of {length} bytes, over the cap of {MAX_HEADER_BYTES}.")
-    end = start + length
-    if end > len(buffer):
-        raise fail("is truncated inside its header.")
-    try:
-        text = bytes(buffer[start:end]).decode("utf-8" if major == 3 else "latin1")
-        header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, UnicodeDecodeError):
-        raise fail("has a header that is not a plain dict literal.") from None
-    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
-        raise fail("has a header without exactly the keys descr, fortran_order and shape.")
-    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
-    if not isinstance(descr, str) or not _DESCR.fullmatch(descr):
-        raise fail(
-            f"has dtype {_shown(descr)}; only plain numeric and boolean dtypes are read (never objects, so "
-            "nothing is unpickled)."
-        )
-    try:
-        dtype = np.dtype(descr)
-    except (TypeError, ValueError):
-        raise fail(f"has dtype {_shown(descr)}, which is not a valid dtype.") from None
-    if dtype.hasobject or dtype.kind not in "biufc" or dtype.itemsize == 0:
-        raise fail(f"has dtype {_shown(descr)}; only plain numeric and boolean dtypes are read.")
-    if not isinstance(fortran, bool):
-        raise fail("has a fortran_order that is not True or False.")
-    valid_shape = isinstance(shape, tuple) and len(shape) <= MAX_RANK and all(
-        type(d) is int and d >= 0 for d in shape
-    )
-    if not valid_shape:
-        raise fail(f"has shape {_shown(shape)}, not a tuple of at most {MAX_RANK} non-negative ints.")
-    count = math.prod(shape)
-    declared = count * dtype.itemsize
-    if declared != len(buffer) - end:
-        raise fail(
-            f"declares shape {shape} of {dtype.name} ({declared} bytes) but holds {len(buffer) - end} bytes of "
-            "data; the file is truncated or corrupt."
-        )
-    array = np.frombuffer(buffer, dtype, count, end) if count else np.zeros(0, dtype)
-    array = array.reshape(shape, order="F" if fortran else "C")
-    return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
-
-
-def write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
-    """Store ``array`` as the ``.npy`` member ``name`` (uncompressed, never pickled)."""
-    array = np.asarray(array)
-    with archive.open(name, "w", force_zip64=True) as stream:
-        np.lib.format.write_array(stream, array, allow_pickle=False)
-
-
