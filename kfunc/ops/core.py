@@ -158,6 +158,13 @@ def vectorized_map(function, elements):
 
 
 # ---------------------------------------------------------------- slices and scatter
+@operation("unstack")
+def unstack(x, num=None, axis=0):
+    """The slices of ``x`` along ``axis``, as a list of ``x.shape[axis]`` arrays."""
+    x = as_array(x)
+    return [jax.lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis])]
+
+
 @operation("slice")
 def slice(inputs, start_indices, shape):  # noqa: A001 (Keras's name)
     """The block of ``inputs`` of ``shape`` starting at ``start_indices`` (-1 in ``shape``: to the

@@ -11,22 +11,15 @@ from kfunc.ops.operation import operation
 
 
 @operation("inv")
-def inv(a):
-    """The inverse of the square matrices ``a``."""
-    return jnp.linalg.inv(as_array(a))
+def inv(x):
+    """The inverse of the square matrices ``x``."""
+    return jnp.linalg.inv(as_array(x))
 
 
 @operation("det")
-def det(a):
-    """The determinant of the square matrices ``a``, shape ``(...)``."""
-    return jnp.linalg.det(as_array(a))
-
-
-@operation("slogdet")
-def slogdet(x):
-    """``(sign, log|det|)`` of the square matrices ``x``."""
-    sign, logabsdet = jnp.linalg.slogdet(as_array(x))
-    return sign, logabsdet
+def det(x):
+    """The determinant of the square matrices ``x``, shape ``(...)``."""
+    return jnp.linalg.det(as_array(x))
 
 
 @operation("solve")
@@ -42,11 +35,11 @@ def solve_triangular(a, b, lower=False):
 
 
 @operation("cholesky")
-def cholesky(a, upper=False):
-    """The Cholesky factor of the symmetric positive-definite matrices ``a``: lower triangular
-    ``L`` with ``L @ L.T == a`` (``upper``: ``U`` with ``U.T @ U == a``). Not positive definite:
+def cholesky(x, upper=False):
+    """The Cholesky factor of the symmetric positive-definite matrices ``x``: lower triangular
+    ``L`` with ``L @ L.T == x`` (``upper``: ``U`` with ``U.T @ U == x``). Not positive definite:
     NaN entries (under ``jax.jit``) or a ValueError (eagerly), as Keras 3."""
-    factor = jnp.linalg.cholesky(as_array(a), upper=upper)
+    factor = jnp.linalg.cholesky(as_array(x), upper=upper)
     try:
         failed = bool(jnp.any(jnp.isnan(factor)))
     except jax.errors.ConcretizationTypeError:  # traced: the NaNs are the answer

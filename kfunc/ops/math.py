@@ -76,6 +76,13 @@ def rsqrt(x):
     return jax.lax.rsqrt(as_float_array(x))
 
 
+@operation("slogdet")
+def slogdet(x):
+    """``(sign, log|det|)`` of the square matrices ``x`` ``(..., n, n)``."""
+    sign, logabsdet = jnp.linalg.slogdet(as_array(x))
+    return sign, logabsdet
+
+
 @operation("logdet")
 def logdet(x):
     """``log(det(x))`` of square matrices ``(..., n, n)``, computed stably (``slogdet``)."""

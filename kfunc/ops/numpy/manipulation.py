@@ -99,13 +99,6 @@ def array_split(x, indices_or_sections, axis=0):
     return list(jnp.array_split(as_array(x), indices_or_sections, axis=axis))
 
 
-@operation("unstack")
-def unstack(x, num=None, axis=0):
-    """The slices of ``x`` along ``axis``, as a list of ``x.shape[axis]`` arrays."""
-    x = as_array(x)
-    return [jnp.squeeze(part, axis) for part in jnp.split(x, x.shape[axis], axis=axis)]
-
-
 @operation("tile")
 def tile(x, repeats):
     """``x`` repeated ``repeats`` times along each axis (an int or a tuple)."""
@@ -224,8 +217,8 @@ def meshgrid(*x, indexing="xy"):
 
 @operation("size")
 def size(x):
-    """The number of elements of ``x``, as an int32 scalar (a tensor when ``x`` is symbolic)."""
-    return jnp.asarray(jnp.size(as_array(x)), jnp.int32)
+    """The number of elements of ``x``: a Python int (a scalar int32 tensor when ``x`` is symbolic)."""
+    return jnp.size(as_array(x))
 
 
 @operation("ndim", symbolic=lambda x: x.ndim)
