@@ -14,7 +14,7 @@ F = rng.normal(size=(2, 3)).astype("float32")
 G = rng.normal(size=(2, 3)).astype("float32")
 POS = rng.uniform(0.5, 2.0, size=(2, 3)).astype("float32")
 UNIT = rng.uniform(-0.9, 0.9, size=(2, 3)).astype("float32")
-I = rng.integers(-5, 6, size=(2, 3)).astype("int32")  # noqa: E741
+I = rng.integers(-5, 6, size=(2, 3)).astype("int32")
 IPOS = rng.integers(1, 6, size=(2, 3)).astype("int32")
 B = rng.random(size=(2, 3)) > 0.5
 B2 = rng.random(size=(2, 3)) > 0.5
@@ -45,7 +45,7 @@ class Case(NamedTuple):
     id: str
 
 
-def _case(name, *args, id=None, **kwargs):  # noqa: A002
+def _case(name, *args, id=None, **kwargs):
     return Case(name, args, kwargs, id or name)
 
 
@@ -118,13 +118,24 @@ CASES: list[Case] = (
         _case("average", F, axis=1, weights=POS[0]), _case("average", I, id="average-int"),
         _case("sort", F), _case("sort", T3, axis=0, id="sort-axis0"), _case("argsort", F),
         _case("trace", M), _case("trace", T3, offset=1, axis1=1, axis2=2, id="trace-axes"),
+        *[_case(n, np.where(F > 1.0, np.nan, F).astype("float32"), axis=1, id=f"{n}-nan")
+          for n in ("nansum", "nanprod", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin")],
+        _case("nansum", I, id="nansum-int"),
         # shapes
         _case("reshape", F, (3, 2)), _case("reshape", T3, (-1, 4), id="reshape-minus-one"),
         _case("transpose", T3), _case("transpose", T3, axes=(1, 0, 2), id="transpose-axes"),
         _case("moveaxis", T3, 0, -1), _case("swapaxes", T3, 0, 2),
         _case("expand_dims", F, 1), _case("expand_dims", F, -1, id="expand_dims-last"),
         _case("squeeze", F[:, :1]), _case("squeeze", F[:1], axis=0, id="squeeze-axis"),
-        _case("ravel", T3), _case("broadcast_to", V, (2, 3)),
+        _case("ravel", T3), _case("flipud", F), _case("fliplr", F), _case("rot90", T3, 3, axes=(1, 2)),
+        _case("diff", T3), _case("diff", F, 2, axis=0, id="diff-twice"), _case("dstack", [F, G]),
+        _case("hsplit", T3, [1]), _case("vsplit", T3, 2), _case("diagflat", F, k=-1),
+        _case("isin", I, IPOS), _case("isin", I, IPOS, invert=True, id="isin-invert"),
+        _case("isneginf", np.array([-np.inf, np.inf, 1.0], "float32")),
+        _case("isposinf", np.array([-np.inf, np.inf, 1.0], "float32")), _case("logaddexp2", F, G),
+        _case("erfc", F), _case("empty_like", I, dtype="float32"), _case("matrix_rank", np.outer(V, W)),
+        _case("matrix_rank", T3, tol=0.5, id="matrix_rank-tol"),
+_case("broadcast_to", V, (2, 3)),
         _case("concatenate", [F, G], axis=-1), _case("concatenate", [F, G, F], id="concatenate-axis0"),
         _case("stack", [F, G], axis=1), _case("hstack", [F, G]), _case("vstack", [F, G]),
         _case("append", F, G, axis=0), _case("append", F, G, id="append-flat"),

@@ -11,10 +11,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-import kfunc  # noqa: E402
-from kfunc import ops  # noqa: E402
-from kfunc.errors import SymbolicTensorError  # noqa: E402
-from op_cases import CASES, F, T3, V, op_of  # noqa: E402
+from op_cases import CASES, T3, F, V, op_of
+
+import kfunc
+from kfunc import ops
+from kfunc.errors import SymbolicTensorError
 
 
 def _leaves(result):

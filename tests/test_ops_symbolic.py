@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from op_cases import CASES, F, op_of
 
 import kfunc
 from kfunc import ops
@@ -17,7 +18,6 @@ from kfunc.errors import SymbolicTensorError
 from kfunc.graph.tensor import SymbolicTensor
 from kfunc.saving.errors import ModelFileError
 from kfunc.saving.model_config import model_spec
-from op_cases import CASES, F, op_of
 
 SYMBOLIC = [
     case for case in CASES

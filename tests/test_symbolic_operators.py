@@ -97,7 +97,7 @@ def test_the_guides_equality_check_and_identity_semantics():
     layer = kfunc.layers.Dense(2)
     encoded = layer(inputs)
     assert layer.output == encoded  # the classic guide's check
-    assert not (layer.output != encoded)
+    assert bool(layer.output != encoded) is False
     other = kfunc.layers.Dense(2)(inputs)
     equal = encoded == other
     assert isinstance(equal, SymbolicTensor) and equal.layer.operation_name == "equal"
@@ -106,7 +106,7 @@ def test_the_guides_equality_check_and_identity_semantics():
     # Hashing stays by identity, so tensors key dicts and sets; comparisons with non-tensors are
     # plain Python (False), not graph nodes.
     assert {encoded: 1, other: 2}[other] == 2 and len({encoded, other, encoded}) == 2
-    assert encoded in [encoded] and (encoded == None) is False and (encoded != "a") is True  # noqa: E711
+    assert encoded in [encoded] and (encoded == None) is False and (encoded != "a") is True
     with pytest.raises(TypeError):
         encoded + "a"
 

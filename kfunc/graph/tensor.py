@@ -28,7 +28,7 @@ _HOW_TO = (
 class SymbolicTensor:
     """Shape ``(None, ...)``, dtype, name, and the node (layer call) that produced it."""
 
-    __slots__ = ("shape", "dtype", "name", "layer", "node_index", "output_index")
+    __slots__ = ("dtype", "layer", "name", "node_index", "output_index", "shape")
 
     def __init__(self, shape, dtype, name: str, layer, node_index: int, output_index: int):
         setattr_ = object.__setattr__

@@ -120,7 +120,7 @@ def associative_scan(f, elems, reverse=False, axis=0):
 
 
 @operation("map")
-def map(f, xs):  # noqa: A001 (Keras's name)
+def map(f, xs):
     """``f`` applied to each slice of ``xs`` along its leading axis, the results stacked."""
     return jax.lax.map(f, xs)
 
@@ -166,7 +166,7 @@ def unstack(x, num=None, axis=0):
 
 
 @operation("slice")
-def slice(inputs, start_indices, shape):  # noqa: A001 (Keras's name)
+def slice(inputs, start_indices, shape):
     """The block of ``inputs`` of ``shape`` starting at ``start_indices`` (-1 in ``shape``: to the
     end of that axis); the start may be traced values."""
     inputs = as_array(inputs)

@@ -81,11 +81,20 @@ def eigh(x):
 
 
 @operation("norm")
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (Keras's name)
+def norm(x, ord=None, axis=None, keepdims=False):
     """The vector norm (``axis`` an int) or matrix norm (``axis`` two ints) of ``x``; ``ord`` as
     NumPy's (None: 2-norm / Frobenius). Integers give float32."""
     axis = tuple(axis) if isinstance(axis, list) else axis
     return jnp.linalg.norm(as_float_array(x), ord=ord, axis=axis, keepdims=keepdims)
+
+
+@operation("matrix_rank")
+def matrix_rank(x, tol=None):
+    """The rank of the matrices ``x`` ``(..., m, n)`` (singular values above ``tol``), int32."""
+    x = as_array(x)
+    if x.ndim < 2:
+        raise ValueError(f"kfunc.ops.matrix_rank: needs matrices (rank >= 2), received shape {x.shape}.")
+    return jnp.linalg.matrix_rank(x, rtol=tol).astype(jnp.int32)
 
 
 @operation("pinv")

@@ -10,7 +10,7 @@ from kfunc.ops.operation import operation
 
 
 def _segment(name: str, reduce):
-    def segment_reduction(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002 (Keras's name)
+    def segment_reduction(data, segment_ids, num_segments=None, sorted=False):
         if num_segments is None:
             raise ValueError(
                 f"kfunc.ops.{name} needs num_segments (the number of segments, a Python int): the output "
@@ -33,7 +33,7 @@ segment_prod = _segment("segment_prod", jax.ops.segment_prod)
 
 
 @operation("top_k")
-def top_k(x, k, sorted=True):  # noqa: A002 (Keras's name)
+def top_k(x, k, sorted=True):
     """``(values, indices)`` of the ``k`` largest entries along the last axis of ``x``, largest
     first (also when ``sorted=False``, which allows any order)."""
     values, indices = jax.lax.top_k(as_array(x), k)
@@ -62,6 +62,12 @@ def logsumexp(x, axis=None, keepdims=False):
 def erf(x):
     """The error function, element-wise."""
     return jax.lax.erf(as_float_array(x))
+
+
+@operation("erfc")
+def erfc(x):
+    """The complementary error function ``1 - erf(x)``, accurate for large ``x``."""
+    return jax.scipy.special.erfc(as_float_array(x))
 
 
 @operation("erfinv")

@@ -2,9 +2,9 @@
 normalization, convolution and pooling)."""
 
 from kfunc.ops.nn import activations, classification, convolution, normalization
-from kfunc.ops.nn.activations import *  # noqa: F403
-from kfunc.ops.nn.classification import *  # noqa: F403
-from kfunc.ops.nn.convolution import *  # noqa: F403
-from kfunc.ops.nn.normalization import *  # noqa: F403
+from kfunc.ops.nn.activations import *
+from kfunc.ops.nn.classification import *
+from kfunc.ops.nn.convolution import *
+from kfunc.ops.nn.normalization import *
 
-__all__ = [*activations.__all__, *classification.__all__, *convolution.__all__, *normalization.__all__]
+__all__ = activations.__all__ + classification.__all__ + convolution.__all__ + normalization.__all__

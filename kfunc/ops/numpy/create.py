@@ -45,6 +45,12 @@ def empty(shape, dtype=None):
     return jnp.zeros(_shape(shape), _dtype(dtype))
 
 
+@operation("empty_like")
+def empty_like(x, dtype=None):
+    """An array of the shape of ``x`` (JAX has no uninitialized memory: it holds zeros)."""
+    return jnp.zeros_like(as_array(x), dtype=standardize_dtype(dtype))
+
+
 @operation("zeros_like")
 def zeros_like(x, dtype=None):
     """Zeros of the shape of ``x``, in ``dtype`` or the dtype of ``x``."""
@@ -93,7 +99,7 @@ def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
 
 
 @operation("eye")
-def eye(N, M=None, k=0, dtype=None):  # noqa: N803 (Keras's names)
+def eye(N, M=None, k=0, dtype=None):
     """An ``(N, M)`` array with ones on the ``k``-th diagonal."""
     return jnp.eye(N, M=M, k=k, dtype=_dtype(dtype))
 
@@ -105,7 +111,7 @@ def identity(n, dtype=None):
 
 
 @operation("tri")
-def tri(N, M=None, k=0, dtype=None):  # noqa: N803 (Keras's names)
+def tri(N, M=None, k=0, dtype=None):
     """An ``(N, M)`` array with ones at and below the ``k``-th diagonal."""
     return jnp.tri(N, M=M, k=k, dtype=_dtype(dtype))
 

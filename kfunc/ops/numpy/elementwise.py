@@ -65,6 +65,7 @@ fmin = _binary("fmin", jnp.fmin, "The smaller of ``x1`` and ``x2``, ignoring NaN
 arctan2 = _binary("arctan2", jnp.arctan2, "The angle of the point ``(x2, x1)``", floating=True)
 hypot = _binary("hypot", jnp.hypot, "``sqrt(x1**2 + x2**2)``")
 logaddexp = _binary("logaddexp", jnp.logaddexp, "``log(exp(x1) + exp(x2))``, computed stably", floating=True)
+logaddexp2 = _binary("logaddexp2", jnp.logaddexp2, "``log2(2**x1 + 2**x2)``, computed stably", floating=True)
 heaviside = _binary("heaviside", jnp.heaviside, "The step function: 0 below zero, 1 above, ``x2`` at zero")
 
 
@@ -77,7 +78,7 @@ divide_no_nan = _binary("divide_no_nan", _divide_no_nan, "``x1 / x2``, and 0 whe
 
 negative = _unary("negative", jnp.negative, "``-x``")
 absolute = _unary("absolute", jnp.absolute, "``|x|``")
-abs = _unary("abs", jnp.absolute, "``|x|`` (alias of ``absolute``)")  # noqa: A001 (Keras's name)
+abs = _unary("abs", jnp.absolute, "``|x|`` (alias of ``absolute``)")
 fabs = _unary("fabs", jnp.fabs, "``|x|`` as a float")
 sign = _unary("sign", jnp.sign, "-1, 0 or 1 by the sign of ``x``")
 square = _unary("square", jnp.square, "``x * x``")
@@ -128,7 +129,7 @@ def trunc(x):
 
 
 @operation("round")
-def round(x, decimals=0):  # noqa: A001 (Keras's name)
+def round(x, decimals=0):
     """``x`` rounded half to even to ``decimals`` places (negative: tens, hundreds ...); shape of ``x``."""
     x = as_array(x)
     if jnp.issubdtype(x.dtype, jnp.integer) and decimals < 0:
@@ -154,6 +155,8 @@ greater = _binary("greater", jnp.greater, "``x1 > x2`` as booleans")
 greater_equal = _binary("greater_equal", jnp.greater_equal, "``x1 >= x2`` as booleans")
 isnan = _unary("isnan", jnp.isnan, "Whether ``x`` is NaN")
 isinf = _unary("isinf", jnp.isinf, "Whether ``x`` is infinite")
+isneginf = _unary("isneginf", jnp.isneginf, "Whether ``x`` is minus infinity")
+isposinf = _unary("isposinf", jnp.isposinf, "Whether ``x`` is plus infinity")
 isfinite = _unary("isfinite", jnp.isfinite, "Whether ``x`` is finite")
 
 
@@ -161,6 +164,12 @@ isfinite = _unary("isfinite", jnp.isfinite, "Whether ``x`` is finite")
 def isclose(x1, x2, rtol=1e-5, atol=1e-8, equal_nan=False):
     """``|x1 - x2| <= atol + rtol * |x2|`` element-wise, as booleans of the broadcast shape."""
     return jnp.isclose(as_array(x1), as_array(x2), rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+@operation("isin")
+def isin(x1, x2, assume_unique=False, invert=False):
+    """Whether each element of ``x1`` occurs in ``x2`` (not, with ``invert``), as booleans."""
+    return jnp.isin(as_array(x1), as_array(x2), assume_unique=assume_unique, invert=invert)
 
 
 @operation("allclose")

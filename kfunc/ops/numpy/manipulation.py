@@ -80,6 +80,12 @@ def vstack(xs):
     return jnp.vstack([as_array(x) for x in xs])
 
 
+@operation("dstack")
+def dstack(xs):
+    """The arrays ``xs`` joined along their third axis (made at least 3-D first)."""
+    return jnp.dstack([as_array(x) for x in xs])
+
+
 @operation("append")
 def append(x1, x2, axis=None):
     """``x2`` appended to ``x1`` along ``axis`` (both flattened when None)."""
@@ -99,6 +105,18 @@ def array_split(x, indices_or_sections, axis=0):
     return list(jnp.array_split(as_array(x), indices_or_sections, axis=axis))
 
 
+@operation("hsplit")
+def hsplit(x, indices_or_sections):
+    """``split`` along the second axis (the first for 1-D ``x``)."""
+    return list(jnp.hsplit(as_array(x), indices_or_sections))
+
+
+@operation("vsplit")
+def vsplit(x, indices_or_sections):
+    """``split`` along the first axis."""
+    return list(jnp.vsplit(as_array(x), indices_or_sections))
+
+
 @operation("tile")
 def tile(x, repeats):
     """``x`` repeated ``repeats`` times along each axis (an int or a tuple)."""
@@ -115,6 +133,37 @@ def repeat(x, repeats, axis=None):
 def flip(x, axis=None):
     """``x`` reversed along ``axis`` (every axis when None)."""
     return jnp.flip(as_array(x), axis=canonical_axis(axis, 0))
+
+
+@operation("flipud")
+def flipud(x):
+    """``x`` reversed along its first axis."""
+    return jnp.flipud(as_array(x))
+
+
+@operation("fliplr")
+def fliplr(x):
+    """``x`` reversed along its second axis."""
+    return jnp.fliplr(as_array(x))
+
+
+@operation("rot90")
+def rot90(array, k=1, axes=(0, 1)):
+    """``array`` rotated ``k`` times by 90 degrees in the plane of ``axes`` (from the first axis
+    toward the second)."""
+    array = as_array(array)
+    if array.ndim < 2 or len(axes) != 2 or axes[0] == axes[1]:
+        raise ValueError(
+            f"kfunc.ops.rot90: needs an array of rank >= 2 and two different axes, received shape {array.shape} "
+            f"and axes={axes!r}."
+        )
+    return jnp.rot90(array, k=k, axes=tuple(axes))
+
+
+@operation("diff")
+def diff(a, n=1, axis=-1):
+    """The ``n``-th differences ``a[i + 1] - a[i]`` along ``axis`` (that axis ``n`` shorter)."""
+    return jnp.diff(as_array(a), n=n, axis=axis)
 
 
 @operation("roll")
@@ -189,6 +238,12 @@ def triu(x, k=0):
 def diag(x, k=0):
     """The ``k``-th diagonal of a 2-D ``x``, or a 2-D array with 1-D ``x`` on that diagonal."""
     return jnp.diag(as_array(x), k=k)
+
+
+@operation("diagflat")
+def diagflat(x, k=0):
+    """A 2-D array with the flattened ``x`` on its ``k``-th diagonal."""
+    return jnp.diagflat(as_array(x), k=k)
 
 
 @operation("diagonal")

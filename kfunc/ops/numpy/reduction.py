@@ -18,7 +18,7 @@ def _axis(x, axis):
 
 
 @operation("sum")
-def sum(x, axis=None, keepdims=False):  # noqa: A001 (Keras's name)
+def sum(x, axis=None, keepdims=False):
     """The sum of ``x`` over ``axis``."""
     x = as_array(x)
     return jnp.sum(x, axis=_axis(x, axis), keepdims=keepdims)
@@ -56,14 +56,14 @@ def std(x, axis=None, keepdims=False):
 
 
 @operation("max")
-def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001 (Keras's name)
+def max(x, axis=None, keepdims=False, initial=None):
     """The largest value of ``x`` over ``axis`` (``initial``: a lower bound, for empty axes)."""
     x = as_array(x)
     return jnp.max(x, axis=_axis(x, axis), keepdims=keepdims, initial=initial)
 
 
 @operation("min")
-def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001 (Keras's name)
+def min(x, axis=None, keepdims=False, initial=None):
     """The smallest value of ``x`` over ``axis`` (``initial``: an upper bound, for empty axes)."""
     x = as_array(x)
     return jnp.min(x, axis=_axis(x, axis), keepdims=keepdims, initial=initial)
@@ -91,14 +91,14 @@ def ptp(x, axis=None, keepdims=False):
 
 
 @operation("all")
-def all(x, axis=None, keepdims=False):  # noqa: A001 (Keras's name)
+def all(x, axis=None, keepdims=False):
     """Whether every element of ``x`` over ``axis`` is true (non-zero), as booleans."""
     x = as_array(x)
     return jnp.all(x, axis=_axis(x, axis), keepdims=keepdims)
 
 
 @operation("any")
-def any(x, axis=None, keepdims=False):  # noqa: A001 (Keras's name)
+def any(x, axis=None, keepdims=False):
     """Whether some element of ``x`` over ``axis`` is true (non-zero), as booleans."""
     x = as_array(x)
     return jnp.any(x, axis=_axis(x, axis), keepdims=keepdims)
@@ -176,6 +176,25 @@ def average(x, axis=None, weights=None):
     dtype = float_dtype(jnp.result_type(*dtypes))
     weights = None if weights is None else as_array(weights).astype(dtype)
     return jnp.average(x.astype(dtype), axis=axis, weights=weights)
+
+
+def _nan_reduction(name: str, reduce, doc: str):
+    def nan_reduction(x, axis=None, keepdims=False):
+        x = as_array(x)
+        return reduce(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    nan_reduction.__name__ = nan_reduction.__qualname__ = name
+    nan_reduction.__doc__ = f"{doc} of ``x`` over ``axis``, NaNs ignored."
+    return operation(name)(nan_reduction)
+
+
+nansum = _nan_reduction("nansum", jnp.nansum, "The sum")
+nanprod = _nan_reduction("nanprod", jnp.nanprod, "The product")
+nanmean = _nan_reduction("nanmean", jnp.nanmean, "The mean")
+nanvar = _nan_reduction("nanvar", jnp.nanvar, "The variance")
+nanstd = _nan_reduction("nanstd", jnp.nanstd, "The standard deviation")
+nanmax = _nan_reduction("nanmax", jnp.nanmax, "The largest value")
+nanmin = _nan_reduction("nanmin", jnp.nanmin, "The smallest value")
 
 
 @operation("sort")
