@@ -418,6 +418,15 @@ CASES: list[LayerCase] = [
         call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
     ),
     case("additive_attention_key", lambda L: L.AdditiveAttention(), [(4, 5), (6, 3), (6, 5)]),
+    # ------------------------------------------------------------------ op nodes (kfunc.ops on symbolic tensors)
+    LayerCase(
+        "op_layer_concatenate",
+        lambda: kfunc.layers.OpLayer("concatenate", args=([None, None],), kwargs={"axis": -1},
+                                     inputs=[[0, 0, 0], [0, 0, 1]]),
+        None,
+        [(4,), (3,)],
+        reference=lambda xs: np.concatenate(xs, axis=-1),
+    ),
 ]
 
 

@@ -122,9 +122,13 @@ def test_symbolic_tensors_refuse_to_be_arrays(operation):
         operation(x)
 
 
-def test_symbolic_equality_is_identity():
+def test_symbolic_equality_is_known_only_for_one_tensor():
+    # `==` records an `equal` op node (Keras 3 ops); its truth value is known for a tensor compared
+    # with itself (the guide's `assert layer.output == encoded`), refused for two tensors.
     a, b = Input(shape=(3,)), Input(shape=(3,))
-    assert (a == a) is True and (a == b) is False and a != b
+    assert bool(a == a) is True and bool(a != a) is False
+    with pytest.raises(SymbolicTensorError, match="truth value"):
+        bool(a == b)
 
 
 def test_dropout_in_training_needs_a_key():

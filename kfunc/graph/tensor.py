@@ -2,26 +2,33 @@
 
 It has a shape (``None`` for the batch and any other unknown size), a dtype, a name, and
 ``(layer, node_index, output_index)``: which call of which layer produced it. It is immutable and
-compares by identity (``a == b`` is ``a is b``), and it refuses to act like an array, because
-nothing has been computed yet.
+hashes by identity. Like Keras 3's KerasTensor, Python operators and indexing on it (``x + 1``,
+``a @ b``, ``x[:, 0]``, ``-x``, ``a < b``, ``a & b``) record op nodes in the graph through
+``kfunc.ops`` (which installs its ops here with ``install_operators``: the graph floor does not
+import ops). ``a == b`` records an ``equal`` node too; its truth value is known only when ``a`` and
+``b`` are the same tensor (``layer.output == encoded`` is True), and refused otherwise. It refuses
+to act like an array (``__array__``, ``__jax_array__``, ``__iter__``, ``__len__``, ``bool``),
+because nothing has been computed yet.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from kfunc.errors import SymbolicTensorError
 
 _HOW_TO = (
-    "A symbolic tensor describes a model being built and holds no values: wrap the computation in a "
-    "layer (e.g. kfunc.layers.Lambda(fn)), build a Model and call it (or its predict) on arrays."
+    "A symbolic tensor describes a model being built and holds no values: compute on it with kfunc.ops "
+    "functions and Python operators (they add nodes to the graph) or in a layer (e.g. "
+    "kfunc.layers.Lambda(fn)), build a Model and call it (or its predict) on arrays."
 )
 
 
 class SymbolicTensor:
     """Shape ``(None, ...)``, dtype, name, and the node (layer call) that produced it."""
 
-    __slots__ = ("shape", "dtype", "name", "layer", "node_index", "output_index")
+    __slots__ = ("dtype", "layer", "name", "node_index", "output_index", "shape")
 
     def __init__(self, shape, dtype, name: str, layer, node_index: int, output_index: int):
         setattr_ = object.__setattr__
@@ -47,19 +54,15 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor name={self.name} shape={self.shape} dtype={self.dtype.name}>"
 
-    # Identity semantics: `layer.output == encoded` holds exactly when they are the same tensor.
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
-
-    __hash__ = object.__hash__
-
     def __bool__(self):
+        known = _known_truth(self)
+        if known is not None:
+            return known
         raise SymbolicTensorError(
             f"The truth value of symbolic tensor '{self.name}' is unknown while the model is "
-            f"being built. {_HOW_TO}"
+            f"being built (only `t == t` and `t != t` of one tensor are known). For a choice that "
+            f"depends on values use kfunc.ops.where or kfunc.ops.cond; to test whether two tensors are "
+            f"the same object, use `is`. {_HOW_TO}"
         )
 
     def __array__(self, *args, **kwargs):
@@ -74,14 +77,189 @@ class SymbolicTensor:
 
     def __iter__(self):
         raise SymbolicTensorError(
-            f"Symbolic tensor '{self.name}' cannot be iterated over. To split it, use a layer "
-            f"(e.g. kfunc.layers.Lambda(lambda x: x[:, 0])). {_HOW_TO}"
+            f"Symbolic tensor '{self.name}' cannot be iterated over. To split it, index it "
+            f"(x[:, 0]) or use kfunc.ops.unstack(x, axis=...) / kfunc.ops.split. {_HOW_TO}"
         )
 
     def __len__(self):
         raise SymbolicTensorError(
             f"len() of symbolic tensor '{self.name}' is not defined; use its .shape instead."
         )
+
+
+    def __int__(self):
+        raise SymbolicTensorError(
+            f"Symbolic tensor '{self.name}' has no value to convert to an int; use its static .shape, or "
+            f"kfunc.ops.cast(x, 'int32') to get a tensor. {_HOW_TO}"
+        )
+
+    def __float__(self):
+        raise SymbolicTensorError(
+            f"Symbolic tensor '{self.name}' has no value to convert to a float; use kfunc.ops.cast(x, "
+            f"'float32') to get a tensor. {_HOW_TO}"
+        )
+
+    __index__ = __int__
+
+    # NumPy scalars and arrays on the left (np.float32(2) * x) defer to the reflected operator.
+    __array_ufunc__ = None
+
+    # ------------------------------------------------------------------ operators (Keras 3's set)
+    def __add__(self, other):
+        return _binary("add", self, other)
+
+    def __radd__(self, other):
+        return _binary("add", other, self)
+
+    def __sub__(self, other):
+        return _binary("subtract", self, other)
+
+    def __rsub__(self, other):
+        return _binary("subtract", other, self)
+
+    def __mul__(self, other):
+        return _binary("multiply", self, other)
+
+    def __rmul__(self, other):
+        return _binary("multiply", other, self)
+
+    def __truediv__(self, other):
+        return _binary("divide", self, other)
+
+    def __rtruediv__(self, other):
+        return _binary("divide", other, self)
+
+    def __floordiv__(self, other):
+        return _binary("floor_divide", self, other)
+
+    def __rfloordiv__(self, other):
+        return _binary("floor_divide", other, self)
+
+    def __mod__(self, other):
+        return _binary("mod", self, other)
+
+    def __rmod__(self, other):
+        return _binary("mod", other, self)
+
+    def __pow__(self, other):
+        return _binary("power", self, other)
+
+    def __rpow__(self, other):
+        return _binary("power", other, self)
+
+    def __matmul__(self, other):
+        return _binary("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return _binary("matmul", other, self)
+
+    def __eq__(self, other):
+        return _binary("equal", self, other)
+
+    def __ne__(self, other):
+        return _binary("not_equal", self, other)
+
+    # Defining __eq__ would drop hashing: keep identity hashing, so tensors key dicts and sets.
+    __hash__ = object.__hash__
+
+    def __lt__(self, other):
+        return _binary("less", self, other)
+
+    def __le__(self, other):
+        return _binary("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _binary("greater", self, other)
+
+    def __ge__(self, other):
+        return _binary("greater_equal", self, other)
+
+    # As Keras 3's KerasTensor: & | ^ ~ are the logical ops (booleans in, booleans out).
+    def __and__(self, other):
+        return _binary("logical_and", self, other)
+
+    def __rand__(self, other):
+        return _binary("logical_and", other, self)
+
+    def __or__(self, other):
+        return _binary("logical_or", self, other)
+
+    def __ror__(self, other):
+        return _binary("logical_or", other, self)
+
+    def __xor__(self, other):
+        return _binary("logical_xor", self, other)
+
+    def __rxor__(self, other):
+        return _binary("logical_xor", other, self)
+
+    def __invert__(self):
+        return _operator("logical_not")(self)
+
+    def __neg__(self):
+        return _operator("negative")(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _operator("absolute")(self)
+
+    def __round__(self, ndigits=None):
+        return _operator("round")(self, ndigits or 0)
+
+    def __getitem__(self, key):
+        return _operator("get_item")(self, key)
+
+    def reshape(self, newshape):
+        """``kfunc.ops.reshape(self, newshape)``."""
+        return _operator("reshape")(self, newshape)
+
+    def squeeze(self, axis=None):
+        """``kfunc.ops.squeeze(self, axis)``."""
+        return _operator("squeeze")(self, axis)
+
+
+_OPERATORS: dict = {}
+
+
+def install_operators(table: dict) -> None:
+    """Set the ops Python operators record (name -> op); called by ``kfunc.ops`` at import."""
+    _OPERATORS.update(table)
+
+
+def _operator(name: str):
+    op = _OPERATORS.get(name)
+    if op is None:  # only when kfunc.graph is used without importing kfunc
+        raise SymbolicTensorError("Operators on symbolic tensors need kfunc.ops; `import kfunc` first.")
+    return op
+
+
+def _is_operand(value) -> bool:
+    """What an operator combines with a symbolic tensor: tensors, arrays, Variables, numbers."""
+    if isinstance(value, (SymbolicTensor, bool, int, float, complex, np.generic)):
+        return True
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _binary(name: str, first, second):
+    """The op ``name(first, second)``, or NotImplemented for an operand that is no tensor or number
+    (so ``x == None`` is False and ``x + "a"`` a TypeError, as for other Python objects)."""
+    other = second if isinstance(first, SymbolicTensor) else first
+    if not _is_operand(other):
+        return NotImplemented
+    return _operator(name)(first, second)
+
+
+def _known_truth(tensor: SymbolicTensor):
+    """True for ``t == t``, False for ``t != t`` (one tensor compared with itself); else None."""
+    op_name = getattr(tensor.layer, "operation_name", None)
+    if op_name not in ("equal", "not_equal"):
+        return None
+    inputs = tensor.node.inputs
+    if len(inputs) == 2 and inputs[0] is inputs[1]:
+        return op_name == "equal"
+    return None
 
 
 def is_symbolic(value) -> bool:

@@ -28,6 +28,7 @@ from kfunc.layers.merge import (
 )
 from kfunc.layers.multi_head_attention import MultiHeadAttention
 from kfunc.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from kfunc.layers.op_layer import OpLayer
 from kfunc.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,

@@ -1,0 +1,69 @@
+"""Statistics and normalization of ``keras.ops.nn``: ``moments``, ``batch_normalization``,
+``normalize``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kfunc.ops.arrays import EPSILON, as_array
+from kfunc.ops.operation import operation
+
+
+@operation("moments")
+def moments(x, axes, keepdims=False, synchronized=False):
+    """``(mean, variance)`` of ``x`` over ``axes`` (a list of ints); float16/bfloat16 inputs are
+    reduced in float32 and the results cast back."""
+    if synchronized:
+        raise ValueError("kfunc.ops.moments: synchronized=True has no meaning in JAX; average across devices "
+                         "by sharding the batch instead.")
+    x = as_array(x)
+    axes = tuple(axes) if isinstance(axes, (list, tuple)) else axes
+    original = x.dtype
+    low_precision = original in (jnp.float16, jnp.bfloat16)
+    if low_precision:
+        x = x.astype(jnp.float32)
+    mean = jnp.mean(x, axes, keepdims=keepdims)
+    variance = jnp.var(x, axis=axes, keepdims=keepdims)
+    if low_precision:
+        # Clip to float16's range before the cast, so a large statistic saturates instead of overflowing.
+        limit = float(jnp.finfo(jnp.float16).max)
+        mean = jnp.clip(mean, -limit, limit).astype(original)
+        variance = jnp.clip(variance, -limit, limit).astype(original)
+    return mean, variance
+
+
+@operation("batch_normalization")
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """``(x - mean) / sqrt(variance + epsilon) * scale + offset``, the 1-D statistics, ``offset``
+    and ``scale`` (length ``x.shape[axis]``) broadcast along ``axis``."""
+    x, mean, variance = as_array(x), as_array(mean), as_array(variance)
+    shape = [1] * x.ndim
+    shape[axis] = mean.shape[0]
+    mean, variance = jnp.reshape(mean, shape), jnp.reshape(variance, shape)
+    inverse = jax.lax.rsqrt(variance + epsilon)
+    if scale is not None:
+        inverse = inverse * jnp.reshape(as_array(scale), shape)
+    shift = -mean * inverse
+    if offset is not None:
+        shift = shift + jnp.reshape(as_array(offset), shape)
+    return x * inverse + shift
+
+
+@operation("normalize")
+def normalize(x, axis=-1, order=2, epsilon=None):
+    """``x / max(norm(x), epsilon)`` with the ``order``-norm over ``axis`` (epsilon: 1e-7)."""
+    if not isinstance(order, int) or order < 1:
+        raise ValueError(f"kfunc.ops.normalize: order must be an int >= 1, received {order!r}.")
+    x = as_array(x)
+    if x.ndim == 0:
+        x = jnp.expand_dims(x, 0)
+    epsilon = EPSILON if epsilon is None else epsilon
+    if order == 2:
+        inverse = jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
+        return x * jnp.minimum(inverse, 1.0 / epsilon)
+    norm = jnp.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / jnp.maximum(norm, epsilon)
+
+
+__all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]
