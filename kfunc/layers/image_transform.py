@@ -46,7 +46,8 @@ def affine_transform(images, transforms, *, interpolation: str, fill_mode: str, 
 
 def rotation_transforms(degrees, rows: int, cols: int):
     """Transforms ``(batch, 6)`` rotating each image by ``degrees (batch,)`` about its centre
-    (positive angles turn the picture clockwise on screen, rows running down)."""
+    (positive angles turn the picture counter-clockwise as displayed, rows running down, as
+    Keras 3 documents)."""
     radians = degrees * (math.pi / 180.0)
     cos, sin = jnp.cos(radians), jnp.sin(radians)
     cx, cy = 0.5 * (cols - 1), 0.5 * (rows - 1)
