@@ -67,7 +67,7 @@ from kfunc.layers.reshape import (
 )
 from kfunc.layers.variable import Variable
 from kfunc.layers.wrappers import Bidirectional, TimeDistributed
-from kfunc.layers.activation_layers import ELU, PReLU, ReLU, Identity, LeakyReLU, Softmax
+from kfunc.layers.activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax
 from kfunc.layers.activity_regularization import ActivityRegularization
 from kfunc.layers.alpha_dropout import AlphaDropout
 from kfunc.layers.augmentation import (

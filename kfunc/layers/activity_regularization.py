@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kfunc.regularizers import L1L2
 from kfunc.layers.base import Layer
+from kfunc.regularizers import L1L2
 
 
 class ActivityRegularization(Layer):

@@ -7,6 +7,8 @@ as in Keras 3, so a saved model keeps them.
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -149,7 +151,7 @@ class Discretization(Layer):
             num_bins = checks.positive_int(num_bins, "num_bins", "Discretization")
         if bin_boundaries is not None:
             bin_boundaries = [float(b) for b in bin_boundaries]
-            if any(b > c for b, c in zip(bin_boundaries, bin_boundaries[1:])):
+            if any(b > c for b, c in itertools.pairwise(bin_boundaries)):
                 raise LayerConfigError(
                     f"Discretization: bin_boundaries must be sorted in increasing order, received {bin_boundaries}."
                 )
