@@ -203,10 +203,7 @@ class PReLU(Layer):
 
 
 class ELU(Layer):
-    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
-
-    ``get_config`` holds ``alpha`` (Keras 3's leaves it out, so its round trip resets it to 1).
-    """
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
 
     _passes_masks = True
 
