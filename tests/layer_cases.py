@@ -91,6 +91,25 @@ def _lambda_case(case_id, function, input_shapes, reference, **layer_kwargs) -> 
     )
 
 
+def _normalization_case(case_id: str, input_shapes, **kwargs) -> LayerCase:
+    """Keras 3's Normalization reads its statistics from copies it makes when built or loaded
+    (``finalize_state``), not from the weights ``set_weights`` writes: the Keras side refreshes
+    them after ``set_weights`` so that both layers use the same (random) statistics."""
+
+    def make_keras():
+        layer = _keras_layers().Normalization(**kwargs)
+        plain_set_weights = layer.set_weights
+
+        def set_weights(weights):
+            plain_set_weights(weights)
+            layer.finalize_state()
+
+        layer.set_weights = set_weights
+        return layer
+
+    return LayerCase(case_id, lambda: kfunc.layers.Normalization(**kwargs), make_keras, input_shapes)
+
+
 # linear, relu, tanh, sigmoid and softmax are covered by the Dense cases.
 ACTIVATION_NAMES = [
     "relu6", "elu", "selu", "softplus", "softsign", "silu", "gelu", "exponential", "hard_sigmoid",
@@ -427,6 +446,81 @@ CASES: list[LayerCase] = [
         [(4,), (3,)],
         reference=lambda xs: np.concatenate(xs, axis=-1),
     ),
+    # ------------------------------------------------------------------ activation layers
+    case("softmax_layer", lambda L: L.Softmax(), (2, 4)),
+    case("softmax_layer_two_axes", lambda L: L.Softmax(axis=[1, 2]), (2, 3)),
+    case("relu_layer", lambda L: L.ReLU(), (4,)),
+    case("relu_layer_max_slope_threshold", lambda L: L.ReLU(max_value=1.0, negative_slope=0.1, threshold=0.2), (2, 4)),
+    case("leaky_relu_layer", lambda L: L.LeakyReLU(), (4,)),
+    case("prelu", lambda L: L.PReLU(), (2, 3)),
+    case("prelu_shared_axes", lambda L: L.PReLU(shared_axes=[1, 2]), (2, 3, 4)),
+    case("elu_layer_alpha", lambda L: L.ELU(alpha=0.5), (4,)),
+    case("identity", lambda L: L.Identity(), (3, 2)),
+    # ------------------------------------------------------------------ preprocessing
+    case("rescaling", lambda L: L.Rescaling(1 / 255.0, offset=-0.5), (3, 2)),
+    case("rescaling_per_channel", lambda L: L.Rescaling([0.5, 2.0, 1.0], offset=[0.0, 1.0, -1.0]), (2, 2, 3)),
+    _normalization_case("normalization", (3,)),
+    _normalization_case("normalization_two_axes_invert", (2, 3), axis=(1, 2), invert=True),
+    case("normalization_fixed", lambda L: L.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 9.0]), (2, 3)),
+    case("category_encoding_multi_hot", lambda L: L.CategoryEncoding(5), (3,), dtype="int32", int_high=5),
+    case(
+        "category_encoding_one_hot",
+        lambda L: L.CategoryEncoding(4, output_mode="one_hot"),
+        (3,),
+        dtype="int32",
+        int_high=4,
+    ),
+    case("category_encoding_count", lambda L: L.CategoryEncoding(4, output_mode="count"), (5,), dtype="int32", int_high=4),
+    case(
+        "discretization_int",
+        lambda L: L.Discretization(bin_boundaries=[0.5, 1.5, 3.0]),
+        (4,),
+        dtype="int32",
+        int_high=5,
+    ),
+    case(
+        "discretization_multi_hot",
+        lambda L: L.Discretization(bin_boundaries=[1.0, 2.0], output_mode="multi_hot"),
+        (4,),
+        dtype="int32",
+        int_high=4,
+    ),
+    case("unit_normalization", lambda L: L.UnitNormalization(), (4,)),
+    case("unit_normalization_two_axes", lambda L: L.UnitNormalization(axis=[1, 2]), (2, 3)),
+    case("resizing_bilinear", lambda L: L.Resizing(3, 5), (4, 4, 2)),
+    case(
+        "resizing_nearest_crop_to_aspect",
+        lambda L: L.Resizing(3, 3, interpolation="nearest", crop_to_aspect_ratio=True),
+        (4, 6, 2),
+    ),
+    case("resizing_pad_to_aspect", lambda L: L.Resizing(4, 4, pad_to_aspect_ratio=True, fill_value=1.0), (2, 4, 1)),
+    case(
+        "resizing_bicubic_antialias_channels_first",
+        lambda L: L.Resizing(2, 3, interpolation="bicubic", antialias=True, data_format="channels_first"),
+        (2, 5, 6),
+    ),
+    case("center_crop", lambda L: L.CenterCrop(2, 3), (4, 5, 2)),
+    case("center_crop_smaller_input", lambda L: L.CenterCrop(5, 4), (3, 4, 2)),
+    # ------------------------------------------------------------------ augmentation (inference)
+    # Identity at inference; training-mode behaviour is in test_layers_keras3_a.py.
+    case("random_flip_inference", lambda L: L.RandomFlip(), (4, 4, 2), call_kwargs={"training": False}),
+    case("random_rotation_inference", lambda L: L.RandomRotation(0.2), (4, 4, 2), call_kwargs={"training": False}),
+    case(
+        "random_translation_inference",
+        lambda L: L.RandomTranslation(0.1, 0.2, fill_mode="constant"),
+        (4, 4, 2),
+        call_kwargs={"training": False},
+    ),
+    case("random_zoom_inference", lambda L: L.RandomZoom(0.2, 0.1), (4, 4, 2), call_kwargs={"training": False}),
+    case("random_contrast_inference", lambda L: L.RandomContrast(0.3), (4, 4, 2), call_kwargs={"training": False}),
+    case("random_brightness_inference", lambda L: L.RandomBrightness(0.2), (4, 4, 2), call_kwargs={"training": False}),
+    # ------------------------------------------------------------------ more regularization, 3D reshaping
+    case("alpha_dropout_inference", lambda L: L.AlphaDropout(0.2), (4,)),
+    case("activity_regularization", lambda L: L.ActivityRegularization(l1=0.01, l2=0.02), (4,)),
+    case("upsampling3d", lambda L: L.UpSampling3D((1, 2, 2)), (2, 2, 3, 2)),
+    case("cropping3d", lambda L: L.Cropping3D(((1, 0), (0, 1), (1, 1))), (3, 3, 4, 2)),
+    case("conv3d_transpose_strides2", lambda L: L.Conv3DTranspose(2, 2, strides=2), (2, 2, 2, 3)),
+    case("conv3d_transpose_same", lambda L: L.Conv3DTranspose(2, 3, padding="same"), (2, 3, 3, 2)),
 ]
 
 

@@ -71,11 +71,13 @@ def test_merge_needs_a_list_of_at_least_two():
 
 
 def test_float_into_embedding():
+    """Float ids are cast as in Keras 3 (tests/test_layers_keras3_a.py); a fractional one is refused."""
+    Embedding(100, 8)(Input(shape=(10,)))
     with pytest.raises(
         LayerInputError,
-        match=r"Layer 'embedding' \(Embedding\): input 0 must have an integer dtype, but received dtype float32.*dtype='int32'",
+        match=r"Layer 'embedding_1' \(Embedding\): ids must be whole numbers, but the float input holds 0.5",
     ):
-        Embedding(100, 8)(Input(shape=(10,)))
+        Embedding(100, 8)(np.array([[0.5, 1.0]], np.float32))
 
 
 def test_embedding_input_length_checked():

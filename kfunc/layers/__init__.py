@@ -2,7 +2,7 @@
 
 from kfunc.layers.attention import AdditiveAttention, Attention
 from kfunc.layers.base import Layer
-from kfunc.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D
+from kfunc.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
 from kfunc.layers.conv_depthwise import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from kfunc.layers.core import Activation, Dense, Dropout, Embedding, Lambda
 from kfunc.layers.input import Input, InputLayer
@@ -54,12 +54,14 @@ from kfunc.layers.regularization import (
 from kfunc.layers.reshape import (
     Cropping1D,
     Cropping2D,
+    Cropping3D,
     Flatten,
     Permute,
     RepeatVector,
     Reshape,
     UpSampling1D,
     UpSampling2D,
+    UpSampling3D,
     ZeroPadding1D,
     ZeroPadding2D,
     ZeroPadding3D,
@@ -67,10 +69,25 @@ from kfunc.layers.reshape import (
 from kfunc import registry as _registry
 from kfunc.core.variable import Variable
 from kfunc.layers.wrappers import Bidirectional, TimeDistributed
+from kfunc.layers.activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax
+from kfunc.layers.activity_regularization import ActivityRegularization
+from kfunc.layers.alpha_dropout import AlphaDropout
+from kfunc.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from kfunc.layers.categorical import CategoryEncoding, Discretization
+from kfunc.layers.image_preprocessing import CenterCrop, Resizing
+from kfunc.layers.preprocessing import Normalization, Rescaling, UnitNormalization
 
 # Keras's short aliases.
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+Convolution3DTranspose = Conv3DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
 AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D

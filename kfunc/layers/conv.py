@@ -376,3 +376,10 @@ class Conv2DTranspose(BaseConvTranspose):
     """Kernel ``(rows, cols, filters, in_channels)``; upsamples by ``strides``."""
 
     rank = 2
+
+
+class Conv3DTranspose(BaseConvTranspose):
+    """Input ``(batch, depth, rows, cols, channels)``; kernel ``(kd, kh, kw, filters, in_channels)``;
+    upsamples each spatial axis by ``strides``."""
+
+    rank = 3

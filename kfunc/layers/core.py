@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from kfunc import activations, constraints, regularizers
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
@@ -180,6 +181,9 @@ class Embedding(Layer):
     """Looks up rows of ``embeddings (input_dim, output_dim)`` by integer index.
 
     Input ``(batch, ...)`` integers in ``[0, input_dim)``, output ``(batch, ..., output_dim)``.
+    Float ids (e.g. from ``Input(shape=(None,))``, float32 by default) are cast to int32 as Keras
+    does; on concrete arrays a float id with a fractional part is refused (inside ``jit`` values
+    cannot be inspected, and the cast truncates, as in Keras).
     ``mask_zero=True``: index 0 is padding; the output carries the mask ``inputs != 0``
     ``(batch, ...)`` that downstream layers (RNNs, pooling, attention, losses) respect.
     """
@@ -202,13 +206,16 @@ class Embedding(Layer):
 
     def _spec(self):
         axes = {1: self.input_length} if self.input_length is not None else {}
-        return InputSpec(
-            min_ndim=1,
-            axes=axes,
-            dtype_kind="integer",
-            hint="Embedding looks rows up by integer index: declare the input with an integer dtype, "
-            "e.g. Input(shape=(100,), dtype='int32'), and pass integer arrays.",
-        )
+        return InputSpec(min_ndim=1, axes=axes)
+
+    def check_input_shapes(self, input_shapes, input_dtypes):
+        super().check_input_shapes(input_shapes, input_dtypes)
+        dtype = np.dtype(input_dtypes)
+        if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise LayerInputError(
+                f"{describe_layer(self)}: input 0 must hold integer ids (an integer or float dtype), but received "
+                f"dtype {dtype.name} (shape {input_shapes}); declare the input as Input(shape=..., dtype='int32')."
+            )
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(
@@ -217,7 +224,17 @@ class Embedding(Layer):
         )
 
     def call(self, inputs):
-        return jnp.take(self.embeddings.value, inputs.astype(jnp.int32), axis=0)
+        if jnp.issubdtype(inputs.dtype, jnp.floating) and not isinstance(inputs, jax.core.Tracer):
+            fractional = np.asarray(inputs) % 1 != 0
+            if fractional.any():
+                raise LayerInputError(
+                    f"{describe_layer(self)}: ids must be whole numbers, but the float input holds "
+                    f"{float(np.asarray(inputs)[fractional].flat[0])!r}; pass integer ids (float ids are cast, as in Keras, "
+                    "only when they have no fractional part)."
+                )
+        if inputs.dtype not in (jnp.int32, jnp.int64):
+            inputs = inputs.astype(jnp.int32)
+        return jnp.take(self.embeddings.value, inputs, axis=0)
 
     def compute_mask(self, inputs, mask=None):
         return jnp.not_equal(inputs, 0) if self.mask_zero else None

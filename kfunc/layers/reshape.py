@@ -1,5 +1,5 @@
-"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D/3D, Cropping1D/2D,
-UpSampling1D/2D. None of them has weights; shapes exclude the batch axis in arguments."""
+"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
+UpSampling1D/2D/3D. None of them has weights; shapes exclude the batch axis in arguments."""
 
 from __future__ import annotations
 
@@ -218,3 +218,23 @@ class UpSampling1D(_UpSampling):
 
 class UpSampling2D(_UpSampling):
     rank = 2
+
+
+class Cropping3D(_Cropping):
+    """Input ``(batch, depth, rows, cols, channels)``; ``cropping`` as for ``Cropping2D``, three axes."""
+
+    rank = 3
+
+
+class UpSampling3D(_UpSampling):
+    """Input ``(batch, depth, rows, cols, channels)``; repeats each entry ``size`` times per axis."""
+
+    rank = 3
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(size, data_format, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("interpolation")  # nearest only, as Keras 3's UpSampling3D
+        return config
