@@ -418,6 +418,30 @@ CASES: list[LayerCase] = [
         call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
     ),
     case("additive_attention_key", lambda L: L.AdditiveAttention(), [(4, 5), (6, 3), (6, 5)]),
+    # ------------------------------------------------------------------ Keras 3 layers, group b
+    case("einsum_dense_bias", lambda L: L.EinsumDense("abc,cd->abd", output_shape=(None, 4), bias_axes="d"), (3, 5)),
+    case("einsum_dense_left_ellipsis_tanh", lambda L: L.EinsumDense("...b,bc->...c", 4, activation="tanh"), (2, 3, 5)),
+    case(
+        "einsum_dense_right_ellipsis_heads",
+        lambda L: L.EinsumDense("ab...,bcd->acd...", output_shape=(2, 5), bias_axes="c"),
+        (4, 3),
+    ),
+    case("rms_normalization", lambda L: L.RMSNormalization(), (3, 4)),
+    case("rms_normalization_two_axes", lambda L: L.RMSNormalization(axis=[1, 2], epsilon=1e-3), (3, 4)),
+    case("rnn_simple_rnn_cell_sequences", lambda L: L.RNN(L.SimpleRNNCell(3), return_sequences=True), SEQ),
+    case(
+        "rnn_lstm_cell_state_backwards",
+        lambda L: L.RNN(L.LSTMCell(3), return_state=True, go_backwards=True),
+        SEQ,
+    ),
+    case("rnn_gru_cell_reset_before", lambda L: L.RNN(L.GRUCell(3, reset_after=False)), SEQ),
+    case(
+        "rnn_stacked_cells_sequences_state",
+        lambda L: L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True, return_state=True),
+        SEQ,
+    ),
+    case("rnn_list_of_cells", lambda L: L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(3)]), SEQ),
+    case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 
 

@@ -43,6 +43,9 @@ from kfunc.layers.pooling import (
     MaxPooling3D,
 )
 from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from kfunc.layers.einsum_dense import EinsumDense
+from kfunc.layers.rms_normalization import RMSNormalization
 from kfunc.layers.regularization import (
     GaussianDropout,
     GaussianNoise,

@@ -95,7 +95,7 @@ def builtin_layers() -> dict[str, type]:
     table = {
         cls.__name__: cls
         for cls in vars(layers).values()
-        if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls not in (layers.Layer, layers.RNN)
+        if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls is not layers.Layer
     }
     table["Functional"] = Model
     table["Sequential"] = Sequential
