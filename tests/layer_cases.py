@@ -436,8 +436,8 @@ CASES: list[LayerCase] = [
     ),
     case("rnn_gru_cell_reset_before", lambda L: L.RNN(L.GRUCell(3, reset_after=False)), SEQ),
     case(
-        "rnn_stacked_cells_sequences_state",
-        lambda L: L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True, return_state=True),
+        "rnn_stacked_cells_sequences_backwards",
+        lambda L: L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True, go_backwards=True),
         SEQ,
     ),
     case("rnn_list_of_cells", lambda L: L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(3)]), SEQ),
