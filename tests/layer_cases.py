@@ -441,6 +441,18 @@ CASES: list[LayerCase] = [
         SEQ,
     ),
     case("rnn_list_of_cells", lambda L: L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(3)]), SEQ),
+    case("conv_lstm1d_same_sequences", lambda L: L.ConvLSTM1D(2, 3, padding="same", return_sequences=True), (3, 5, 2)),
+    case(
+        "conv_lstm2d_strides_state_backwards",
+        lambda L: L.ConvLSTM2D(2, (2, 3), strides=2, return_state=True, go_backwards=True),
+        (3, 5, 6, 2),
+    ),
+    case(
+        "conv_lstm2d_channels_first_dilated_sequences",
+        lambda L: L.ConvLSTM2D(2, 2, dilation_rate=2, data_format="channels_first", return_sequences=True,
+                               use_bias=False),
+        (2, 2, 5, 5),
+    ),
     case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 

@@ -46,6 +46,7 @@ from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from kfunc.layers.einsum_dense import EinsumDense
 from kfunc.layers.rms_normalization import RMSNormalization
+from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
 from kfunc.layers.regularization import (
     GaussianDropout,
     GaussianNoise,

@@ -236,9 +236,13 @@ class LSTMCell(GatedCell):
     def bias_init(self):
         return UnitForgetBias(self.bias_initializer, self.units) if self.unit_forget_bias else self.bias_initializer
 
+    def recurrent_product(self, h):
+        """``h (batch, units) @ recurrent_kernel``; ConvLSTM convolves instead."""
+        return h @ self.recurrent_kernel.value
+
     def recurrent_step(self, projected, states, recurrent_mask=None):
         h, c = states
-        z = projected + _masked(h, recurrent_mask) @ self.recurrent_kernel.value
+        z = projected + self.recurrent_product(_masked(h, recurrent_mask))
         i, f, g, o = jnp.split(z, 4, axis=-1)
         act, gate = self.activation, self.recurrent_activation
         c = gate(f) * c + gate(i) * act(g)
