@@ -453,6 +453,19 @@ CASES: list[LayerCase] = [
                                use_bias=False),
         (2, 2, 5, 5),
     ),
+    case(
+        "group_query_attention",
+        lambda L: L.GroupQueryAttention(head_dim=2, num_query_heads=4, num_key_value_heads=2),
+        [(4, 6), (5, 6)],
+        spread_inputs=True,
+    ),
+    case(
+        "group_query_attention_key_gate_causal_scores_no_bias",
+        lambda L: L.GroupQueryAttention(3, 2, 1, use_bias=False, use_gate=True),
+        [(4, 6), (4, 6), (4, 3)],
+        spread_inputs=True,
+        call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
+    ),
     case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 

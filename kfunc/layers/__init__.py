@@ -47,6 +47,7 @@ from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNC
 from kfunc.layers.einsum_dense import EinsumDense
 from kfunc.layers.rms_normalization import RMSNormalization
 from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from kfunc.layers.group_query_attention import GroupedQueryAttention, GroupQueryAttention
 from kfunc.layers.regularization import (
     GaussianDropout,
     GaussianNoise,
