@@ -466,6 +466,14 @@ CASES: list[LayerCase] = [
         spread_inputs=True,
         call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
     ),
+    case("spectral_normalization_dense_training", lambda L: L.SpectralNormalization(L.Dense(3)), (4,), training=True),
+    case(
+        "spectral_normalization_conv2d_two_iterations_training",
+        lambda L: L.SpectralNormalization(L.Conv2D(2, 2), power_iterations=2),
+        (4, 4, 2),
+        training=True,
+    ),
+    case("spectral_normalization_dense_inference", lambda L: L.SpectralNormalization(L.Dense(3)), (4,)),
     case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 
