@@ -10,11 +10,15 @@ reference instead.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import kfunc
 
@@ -89,6 +93,43 @@ def _lambda_case(case_id, function, input_shapes, reference, **layer_kwargs) -> 
         input_shapes,
         reference=reference,
     )
+
+
+# JaxLayer's functions (registered: a saved model names them) and FlaxLayer's module.
+@kfunc.saving.register("kfunc_tests>jax_dense_init")
+def jax_dense_init(rng, inputs):
+    return {"b": jnp.zeros((3,)), "w": 0.3 * jax.random.normal(rng, (inputs.shape[-1], 3))}
+
+
+@kfunc.saving.register("kfunc_tests>jax_dense_call")
+def jax_dense_call(params, inputs):
+    return jnp.tanh(inputs @ params["w"] + params["b"])
+
+
+@kfunc.saving.register("kfunc_tests>jax_centered_init")
+def jax_centered_init(rng, inputs):
+    features = inputs.shape[-1]
+    return {"w": 0.3 * jax.random.normal(rng, (features, 2))}, {"mean": jnp.zeros((features,))}
+
+
+@kfunc.saving.register("kfunc_tests>jax_centered_call")
+def jax_centered_call(params, state, inputs, training):
+    """Centers the inputs on a running mean (moved in training only), then projects them."""
+    mean = 0.9 * state["mean"] + 0.1 * jnp.mean(inputs, axis=0) if training else state["mean"]
+    return (inputs - mean) @ params["w"], {"mean": mean}
+
+
+@functools.cache
+def flax_two_dense():
+    """A registered Flax module (two Dense layers); skips the calling test where Flax is missing."""
+    nn = pytest.importorskip("flax.linen")
+
+    class TwoDense(nn.Module):
+        @nn.compact
+        def __call__(self, inputs):
+            return nn.Dense(2)(jnp.tanh(nn.Dense(3)(inputs)))
+
+    return kfunc.saving.register("kfunc_tests>flax_two_dense")(TwoDense())
 
 
 # linear, relu, tanh, sigmoid and softmax are covered by the Dense cases.
@@ -474,6 +515,30 @@ CASES: list[LayerCase] = [
         training=True,
     ),
     case("spectral_normalization_dense_inference", lambda L: L.SpectralNormalization(L.Dense(3)), (4,)),
+    # Keras's JaxLayer runs init_fn only with TensorFlow installed: its layer starts from given values.
+    LayerCase(
+        "jax_layer_dense",
+        lambda: kfunc.layers.JaxLayer(jax_dense_call, init_fn=jax_dense_init),
+        lambda: _keras_layers().JaxLayer(jax_dense_call, params=jax_dense_init(jax.random.key(0), jnp.ones((1, 4)))),
+        (2, 4),
+    ),
+    LayerCase(
+        "jax_layer_state_training",
+        lambda: kfunc.layers.JaxLayer(jax_centered_call, init_fn=jax_centered_init),
+        lambda: _keras_layers().JaxLayer(
+            jax_centered_call, *(None, *jax_centered_init(jax.random.key(0), jnp.ones((1, 4))))
+        ),
+        (4,),
+        training=True,
+    ),
+    LayerCase(
+        "flax_layer_two_dense",
+        lambda: kfunc.layers.FlaxLayer(flax_two_dense()),
+        lambda: _keras_layers().FlaxLayer(
+            flax_two_dense(), variables=flax_two_dense().init(jax.random.key(0), jnp.ones((1, 4)))
+        ),
+        (4,),
+    ),
     case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 

@@ -49,6 +49,7 @@ from kfunc.layers.rms_normalization import RMSNormalization
 from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
 from kfunc.layers.group_query_attention import GroupedQueryAttention, GroupQueryAttention
 from kfunc.layers.spectral_normalization import SpectralNormalization
+from kfunc.layers.jax_layer import FlaxLayer, JaxLayer
 from kfunc.layers.regularization import (
     GaussianDropout,
     GaussianNoise,
