@@ -9,19 +9,19 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import builtins  # noqa: E402
+import builtins
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from layer_cases import flax_two_dense, jax_dense_call, jax_dense_init  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from layer_cases import flax_two_dense, jax_dense_call, jax_dense_init
 
-import kfunc  # noqa: E402
-from kfunc import layers as L  # noqa: E402
-from kfunc.errors import LayerConfigError, LayerInputError  # noqa: E402
-from kfunc.models import Model, load_model  # noqa: E402
-from kfunc.saving import UnknownObjectError, register  # noqa: E402
+import kfunc
+from kfunc import layers as L
+from kfunc.errors import LayerConfigError, LayerInputError
+from kfunc.models import Model, load_model
+from kfunc.saving import UnknownObjectError, register
 
 
 def _rng(seed=0):
@@ -326,7 +326,7 @@ def test_flax_layer_trains_with_fit_and_saves_a_registered_module(tmp_path):
     inputs = kfunc.Input(shape=(4,))
     flax_layer = L.FlaxLayer(flax_two_dense(), name="flax")
     model = Model(inputs, flax_layer(inputs))
-    params, state = model.get_variables()
+    params, _ = model.get_variables()
     assert set(params["flax"]) == {"params.Dense_0.bias", "params.Dense_0.kernel", "params.Dense_1.bias",
                                    "params.Dense_1.kernel"}
     x = _normal((32, 4), seed=11)

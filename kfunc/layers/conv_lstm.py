@@ -143,7 +143,7 @@ class ConvLSTM(RNN):
             initial_state = [self._channels_last(s, 1) for s in initial_state]
         outputs = super().call(self._channels_last(inputs, 2), initial_state=initial_state, mask=mask,
                                training=training, key=key)
-        back = lambda x, sequence: jnp.moveaxis(x, -1, 2 if sequence else 1)  # noqa: E731
+        back = lambda x, sequence: jnp.moveaxis(x, -1, 2 if sequence else 1)
         if self.return_state:
             output, *states = outputs
             return [back(output, self.return_sequences)] + [back(s, False) for s in states]

@@ -154,7 +154,7 @@ class JaxLayer(Layer):
     def build(self, input_shape):
         if self.init_fn is None:
             return
-        is_shape = lambda s: isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)  # noqa: E731
+        is_shape = lambda s: isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
         inputs = jax.tree_util.tree_map(lambda s: jnp.ones([1 if d is None else d for d in s]), input_shape,
                                         is_leaf=is_shape)
 
@@ -177,7 +177,7 @@ class JaxLayer(Layer):
     def call(self, inputs, training=False, key=None):
         if key is not None and self.seed is not None:
             key = jax.random.fold_in(key, self.seed)
-        values = lambda tree: jax.tree_util.tree_map(  # noqa: E731
+        values = lambda tree: jax.tree_util.tree_map(
             lambda leaf: leaf.value if hasattr(leaf, "assign") else leaf, tree, is_leaf=lambda x: hasattr(x, "assign")
         )
         arguments = {"params": values(self._params_tree), "state": values(self._state_tree), "inputs": inputs,

@@ -38,7 +38,6 @@ from kfunc.layers.rnn_cells import (
     SimpleRNNCell,
     StackedRNNCells,
     call_cell,
-    cell_output_size,
     copy_cell,
     initial_cell_state,
 )
@@ -131,19 +130,17 @@ class RNN(Layer):
         ``mask (batch, timesteps)`` booleans."""
         steps = jnp.swapaxes(inputs, 0, 1)  # (timesteps, batch, ...)
         if isinstance(self.cell, GatedCell):
-            steps, states, step = self._projected_steps(inputs, steps, training, key)
+            steps, zeros, step = self._projected_steps(inputs, steps, training, key)
         else:
-            states = self._initial_states(inputs, initial_state, None)
+            zeros = None
 
             def step(states, step_inputs):
-                output, new_states = call_cell(self.cell, step_inputs, _as_cell_states(self.cell, states),
-                                               training=training, key=key)
+                output, new_states = call_cell(self.cell, step_inputs, list(states), training=training, key=key)
                 return output, self._restructure(new_states, states)
 
+        states = self._initial_states(inputs, initial_state, zeros)
         if self.go_backwards:
             steps = steps[::-1]
-        if isinstance(self.cell, GatedCell):
-            states = self._initial_states(inputs, initial_state, states)
 
         def scan_step(states, step_inputs):
             output, new_states = step(states, step_inputs)
@@ -253,11 +250,6 @@ def _as_tuple(states):
     return tuple(states) if isinstance(states, (list, tuple)) else (states,)
 
 
-def _as_cell_states(cell, states: tuple):
-    """The carried tuple as the cell takes it: a list (one entry per state, or per stacked cell)."""
-    return list(states)
-
-
 def _where(keep, new, old):
     keep = keep.reshape(keep.shape + (1,) * (new.ndim - keep.ndim))
     return jnp.where(keep, new, old)
@@ -286,7 +278,9 @@ class _CellRNN(RNN):
         try:
             cell = self.cell_class(units, activation=activation, name=name, dtype=dtype, **cell_kwargs)
         except LayerConfigError as error:
-            raise LayerConfigError(str(error).replace(f"{self.cell_class.__name__}:", f"{type(self).__name__}:"))
+            raise LayerConfigError(
+                str(error).replace(f"{self.cell_class.__name__}:", f"{type(self).__name__}:")
+            ) from None
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,
                          zero_output_for_mask=zero_output_for_mask, name=name, dtype=dtype, **kwargs)
