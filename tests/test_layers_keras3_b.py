@@ -94,6 +94,21 @@ def test_rnn_over_a_user_cell_matches_a_loop_and_trains_with_fit(tmp_path):
                                rtol=1e-6)
 
 
+def test_a_user_cell_over_padded_steps_keeps_its_state_and_repeats_its_output():
+    layer = L.RNN(MinimalCell(3), return_sequences=True, return_state=True)
+    x = _normal((2, 5, 2), seed=13)
+    mask = np.array([[1, 1, 0, 1, 0], [1, 0, 0, 1, 1]], bool)
+    layer(x)
+    w, u = layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy()
+    sequence, state = layer(x, mask=mask)
+    h = np.zeros((2, 3), "float32")
+    for t in range(5):
+        new = np.tanh(x[:, t] @ w + h @ u)
+        h = np.where(mask[:, t, None], new, h)
+        np.testing.assert_allclose(np.asarray(sequence[:, t]), h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(state), h, rtol=1e-5, atol=1e-6)
+
+
 def test_stacked_cells_return_nested_states_like_keras():
     keras = pytest.importorskip("keras")
     x = _normal((2, 4, 3), seed=1)
