@@ -10,11 +10,15 @@ reference instead.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import kfunc
 
@@ -108,6 +112,41 @@ def _normalization_case(case_id: str, input_shapes, **kwargs) -> LayerCase:
         return layer
 
     return LayerCase(case_id, lambda: kfunc.layers.Normalization(**kwargs), make_keras, input_shapes)
+# JaxLayer's functions (registered: a saved model names them) and FlaxLayer's module.
+@kfunc.saving.register("kfunc_tests>jax_dense_init")
+def jax_dense_init(rng, inputs):
+    return {"b": jnp.zeros((3,)), "w": 0.3 * jax.random.normal(rng, (inputs.shape[-1], 3))}
+
+
+@kfunc.saving.register("kfunc_tests>jax_dense_call")
+def jax_dense_call(params, inputs):
+    return jnp.tanh(inputs @ params["w"] + params["b"])
+
+
+@kfunc.saving.register("kfunc_tests>jax_centered_init")
+def jax_centered_init(rng, inputs):
+    features = inputs.shape[-1]
+    return {"w": 0.3 * jax.random.normal(rng, (features, 2))}, {"mean": jnp.zeros((features,))}
+
+
+@kfunc.saving.register("kfunc_tests>jax_centered_call")
+def jax_centered_call(params, state, inputs, training):
+    """Centers the inputs on a running mean (moved in training only), then projects them."""
+    mean = 0.9 * state["mean"] + 0.1 * jnp.mean(inputs, axis=0) if training else state["mean"]
+    return (inputs - mean) @ params["w"], {"mean": mean}
+
+
+@functools.cache
+def flax_two_dense():
+    """A registered Flax module (two Dense layers); skips the calling test where Flax is missing."""
+    nn = pytest.importorskip("flax.linen")
+
+    class TwoDense(nn.Module):
+        @nn.compact
+        def __call__(self, inputs):
+            return nn.Dense(2)(jnp.tanh(nn.Dense(3)(inputs)))
+
+    return kfunc.saving.register("kfunc_tests>flax_two_dense")(TwoDense())
 
 
 # linear, relu, tanh, sigmoid and softmax are covered by the Dense cases.
@@ -521,6 +560,87 @@ CASES: list[LayerCase] = [
     case("cropping3d", lambda L: L.Cropping3D(((1, 0), (0, 1), (1, 1))), (3, 3, 4, 2)),
     case("conv3d_transpose_strides2", lambda L: L.Conv3DTranspose(2, 2, strides=2), (2, 2, 2, 3)),
     case("conv3d_transpose_same", lambda L: L.Conv3DTranspose(2, 3, padding="same"), (2, 3, 3, 2)),
+    # ------------------------------------------------------------------ Keras 3 layers, group b
+    case("einsum_dense_bias", lambda L: L.EinsumDense("abc,cd->abd", output_shape=(None, 4), bias_axes="d"), (3, 5)),
+    case("einsum_dense_left_ellipsis_tanh", lambda L: L.EinsumDense("...b,bc->...c", 4, activation="tanh"), (2, 3, 5)),
+    case(
+        "einsum_dense_right_ellipsis_heads",
+        lambda L: L.EinsumDense("ab...,bcd->acd...", output_shape=(2, 5), bias_axes="c"),
+        (4, 3),
+    ),
+    case("rms_normalization", lambda L: L.RMSNormalization(), (3, 4)),
+    case("rms_normalization_two_axes", lambda L: L.RMSNormalization(axis=[1, 2], epsilon=1e-3), (3, 4)),
+    case("rnn_simple_rnn_cell_sequences", lambda L: L.RNN(L.SimpleRNNCell(3), return_sequences=True), SEQ),
+    case(
+        "rnn_lstm_cell_state_backwards",
+        lambda L: L.RNN(L.LSTMCell(3), return_state=True, go_backwards=True),
+        SEQ,
+    ),
+    case("rnn_gru_cell_reset_before", lambda L: L.RNN(L.GRUCell(3, reset_after=False)), SEQ),
+    case(
+        "rnn_stacked_cells_sequences_backwards",
+        lambda L: L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True, go_backwards=True),
+        SEQ,
+    ),
+    case("rnn_list_of_cells", lambda L: L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(3)]), SEQ),
+    case("conv_lstm1d_same_sequences", lambda L: L.ConvLSTM1D(2, 3, padding="same", return_sequences=True), (3, 5, 2)),
+    case(
+        "conv_lstm2d_strides_state_backwards",
+        lambda L: L.ConvLSTM2D(2, (2, 3), strides=2, return_state=True, go_backwards=True),
+        (3, 5, 6, 2),
+    ),
+    case(
+        "conv_lstm2d_channels_first_dilated_sequences",
+        lambda L: L.ConvLSTM2D(2, 2, dilation_rate=2, data_format="channels_first", return_sequences=True,
+                               use_bias=False),
+        (2, 2, 5, 5),
+    ),
+    case(
+        "group_query_attention",
+        lambda L: L.GroupQueryAttention(head_dim=2, num_query_heads=4, num_key_value_heads=2),
+        [(4, 6), (5, 6)],
+        spread_inputs=True,
+    ),
+    case(
+        "group_query_attention_key_gate_causal_scores_no_bias",
+        lambda L: L.GroupQueryAttention(3, 2, 1, use_bias=False, use_gate=True),
+        [(4, 6), (4, 6), (4, 3)],
+        spread_inputs=True,
+        call_kwargs={"return_attention_scores": True, "use_causal_mask": True},
+    ),
+    case("spectral_normalization_dense_training", lambda L: L.SpectralNormalization(L.Dense(3)), (4,), training=True),
+    case(
+        "spectral_normalization_conv2d_two_iterations_training",
+        lambda L: L.SpectralNormalization(L.Conv2D(2, 2), power_iterations=2),
+        (4, 4, 2),
+        training=True,
+    ),
+    case("spectral_normalization_dense_inference", lambda L: L.SpectralNormalization(L.Dense(3)), (4,)),
+    # Keras's JaxLayer runs init_fn only with TensorFlow installed: its layer starts from given values.
+    LayerCase(
+        "jax_layer_dense",
+        lambda: kfunc.layers.JaxLayer(jax_dense_call, init_fn=jax_dense_init),
+        lambda: _keras_layers().JaxLayer(jax_dense_call, params=jax_dense_init(jax.random.key(0), jnp.ones((1, 4)))),
+        (2, 4),
+    ),
+    LayerCase(
+        "jax_layer_state_training",
+        lambda: kfunc.layers.JaxLayer(jax_centered_call, init_fn=jax_centered_init),
+        lambda: _keras_layers().JaxLayer(
+            jax_centered_call, *(None, *jax_centered_init(jax.random.key(0), jnp.ones((1, 4))))
+        ),
+        (4,),
+        training=True,
+    ),
+    LayerCase(
+        "flax_layer_two_dense",
+        lambda: kfunc.layers.FlaxLayer(flax_two_dense()),
+        lambda: _keras_layers().FlaxLayer(
+            flax_two_dense(), variables=flax_two_dense().init(jax.random.key(0), jnp.ones((1, 4)))
+        ),
+        (4,),
+    ),
+    case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
 ]
 
 

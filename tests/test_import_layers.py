@@ -34,7 +34,7 @@ def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
     """The kfunc modules that importing ``name`` runs: every ``import`` statement at any depth
     (inside functions too), ``from package import name`` counting the submodule when ``name`` is
     one, and the ``__init__`` of each package entered from outside (``kfunc.graph`` importing
-    ``kfunc.layers.variable`` runs ``kfunc/layers/__init__.py``). The root package is left out:
+    ``kfunc.core.variable`` runs ``kfunc/layers/__init__.py``). The root package is left out:
     every module runs inside it."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()

@@ -44,6 +44,13 @@ from kfunc.layers.pooling import (
     MaxPooling3D,
 )
 from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from kfunc.layers.einsum_dense import EinsumDense
+from kfunc.layers.rms_normalization import RMSNormalization
+from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from kfunc.layers.group_query_attention import GroupedQueryAttention, GroupQueryAttention
+from kfunc.layers.spectral_normalization import SpectralNormalization
+from kfunc.layers.jax_layer import FlaxLayer, JaxLayer
 from kfunc.layers.regularization import (
     GaussianDropout,
     GaussianNoise,
@@ -103,7 +110,7 @@ def _builtin_layer_classes() -> dict:
     return {
         cls.__name__: cls
         for cls in exported.values()
-        if isinstance(cls, type) and issubclass(cls, Layer) and cls not in (Layer, exported.get("RNN"))
+        if isinstance(cls, type) and issubclass(cls, Layer) and cls is not Layer
     }
 
 

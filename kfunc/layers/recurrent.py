@@ -1,166 +1,218 @@
-"""Recurrent layers: SimpleRNN, GRU, LSTM, each one ``lax.scan`` over time.
+"""Recurrent layers: RNN(cell), and SimpleRNN, GRU, LSTM (RNN over their cells), one ``lax.scan``.
 
 Input ``(batch, timesteps, features)``. Output ``(batch, units)``, or ``(batch, timesteps, units)``
-with ``return_sequences``; ``return_state`` appends the final states (``[h]``, LSTM ``[h, c]``).
-A mask ``(batch, timesteps)`` (from ``Embedding(mask_zero=True)`` or ``Masking``) makes a padded
-step keep the previous states and repeat the previous output (zeros with ``zero_output_for_mask``);
-the sequence output keeps the mask, the last output and the states carry none.
-Weights follow Keras: ``kernel (features, g*units)``, ``recurrent_kernel (units, g*units)``,
-``bias (g*units,)`` with gates i, f, c, o (LSTM, g=4) and z, r, h (GRU, g=3, bias ``(2, 3*units)``
-when ``reset_after``). The input projection of every timestep is one matrix product before the scan.
+with ``return_sequences``; ``return_state`` appends the final states (``[h]``, LSTM ``[h, c]``;
+one entry per cell for ``StackedRNNCells``). A mask ``(batch, timesteps)`` (from
+``Embedding(mask_zero=True)`` or ``Masking``) makes a padded step keep the previous states and
+repeat the previous output (zeros with ``zero_output_for_mask``); the sequence output keeps the
+mask, the last output and the states carry none.
+
+The built-in cells (``kfunc.layers.rnn_cells``) hold the maths; for them the input projection of
+every timestep is one matrix product before the scan. Any other cell (a ``Layer`` with
+``state_size`` and ``call(inputs, states) -> (output, new_states)``, or ``StackedRNNCells``) is
+called once per step inside the scan. A cell gets the same random key at every step (dropout masks
+drawn once per sequence, as Keras's cells do).
+
+``SimpleRNN``, ``GRU`` and ``LSTM`` own their cell's weights (paths ``lstm/kernel``, as before and
+as Keras's ``lstm.kernel``): ``kernel (features, g*units)``, ``recurrent_kernel (units, g*units)``,
+``bias (g*units,)`` (GRU with ``reset_after``: ``(2, 3*units)``). ``RNN(cell)`` keeps the cell as a
+sublayer (``rnn/simple_rnn_cell/kernel``, as Keras).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from kfunc import activations, constraints, regularizers
-from kfunc import initializers as initializers_lib
+from kfunc import naming
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
-from kfunc.layers import checks
 from kfunc.layers.base import Layer
 from kfunc.layers.input_spec import InputSpec
+from kfunc.layers.rnn_cells import (
+    GatedCell,
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    StackedRNNCells,
+    call_cell,
+    copy_cell,
+    initial_cell_state,
+)
+
+_CELL_ARGUMENTS = (
+    "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+    "bias_initializer", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
+)
 
 
 class RNN(Layer):
-    """Shared machinery; subclasses set ``gates`` and ``state_count`` and define ``step``."""
+    """Runs ``cell`` (a cell layer, or a list of them, stacked) over the timesteps of the input.
 
-    gates = 1
-    state_count = 1
+    ``go_backwards`` visits the steps last to first (returned sequences are in that order, as in
+    Keras); ``unroll`` unrolls the scan; ``stateful`` is refused (carry the final states yourself
+    through ``initial_state``). Each RNN owns its cell: a cell already held by another RNN is
+    replaced by a new cell of the same configuration (reuse the RNN layer to share weights).
+    """
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
-                 return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
-                 zero_output_for_mask=False, **kwargs):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+    _owns_cell_weights = False  # SimpleRNN, GRU, LSTM: the cell's weights are the layer's own
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, activity_regularizer=None, **kwargs):
         cls = type(self).__name__
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        if not (isinstance(cell, Layer) and callable(getattr(cell, "call", None)) and hasattr(cell, "state_size")):
+            raise LayerConfigError(
+                f"{cls}: cell must be a Layer with a state_size attribute and a call(inputs, states) method "
+                f"(or a list of them), received {type(cell).__name__}."
+            )
         if stateful:
             raise LayerConfigError(
                 f"{cls}(stateful=True) is not supported: pass the previous final states as initial_state= "
                 "instead (the pure apply makes carrying them explicit)."
             )
-        self.units = checks.positive_int(units, "units", cls)
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.recurrent_initializer = recurrent_initializer
-        self.bias_initializer = bias_initializer
-        self.dropout = checks.rate(dropout, "dropout", cls)
-        self.recurrent_dropout = checks.rate(recurrent_dropout, "recurrent_dropout", cls)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        owner = getattr(cell, "_owning_rnn", None)
+        if owner is not None and owner() is not None:
+            # Each RNN owns its cell (Bidirectional builds both directions from one config): a cell
+            # given to a second RNN is a new cell of the same configuration. Reuse the RNN layer
+            # itself to share weights.
+            cell = copy_cell(cell)
+        cell._owning_rnn = weakref.ref(self)
+        self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.input_spec = InputSpec(ndim=3)
+        self.input_spec = InputSpec(min_ndim=3)
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        found = super().sublayers
+        return [layer for layer in found if layer is not self.cell] if self._owns_cell_weights else found
 
     @property
     def uses_key(self) -> bool:
-        return self.dropout > 0 or self.recurrent_dropout > 0
+        return bool(getattr(self.cell, "uses_key", False))
 
-    def bias_shape(self):
-        return (self.gates * self.units,)
+    @property
+    def state_size(self) -> list:
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
 
-    def bias_init(self):
-        return self.bias_initializer
+    @property
+    def state_count(self) -> int:
+        return len(self.state_size)
 
     def build(self, input_shape):
-        features = checks.known_size(input_shape[-1], "feature axis (last)", self, input_shape)
-        width = self.gates * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width), self.recurrent_initializer,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_init(), regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        self.input_spec = InputSpec(
-            ndim=3, axes={-1: features},
-            hint=f"The kernel was built for {features} features per timestep: use a new layer for other inputs.",
-        )
+        if self._owns_cell_weights:
+            self.cell.name = self.name  # the weights' paths read "lstm/kernel"
+        if not self.cell.built:
+            self.cell._build_from((input_shape[0],) + tuple(input_shape[2:]))
+        if self._owns_cell_weights:
+            self._own_variables = self.cell._own_variables
+        axes, hint = {}, ""
+        kernel = getattr(self.cell, "kernel", None)
+        if isinstance(self.cell, GatedCell) and kernel is not None:
+            axes = {-1: kernel.shape[-2]}
+            hint = (f"The kernel was built for {kernel.shape[-2]} features per timestep: use a new layer "
+                    "for other inputs.")
+        self.input_spec = InputSpec(ndim=len(input_shape), axes=axes, hint=hint)
 
-    def input_bias(self):
-        return self.bias.value if self.bias is not None else 0.0
-
-    def step(self, states, projected, recurrent_kernel, recurrent_mask):
-        """One timestep: ``states`` tuple of ``(batch, units)``, ``projected (batch, g*units)``.
-        Returns ``(new_states, output)``."""
-        raise NotImplementedError(f"{type(self).__name__} must define step().")
-
-    def _initial_states(self, inputs, initial_state):
-        batch = inputs.shape[0]
-        if initial_state is None:
-            return tuple(jnp.zeros((batch, self.units), inputs.dtype) for _ in range(self.state_count))
-        states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
-        if len(states) != self.state_count or any(tuple(s.shape[1:]) != (self.units,) for s in states):
-            raise LayerInputError(
-                f"{describe_layer(self)}: initial_state must be {self.state_count} array(s) of shape "
-                f"(batch, {self.units}), received shapes {[tuple(s.shape) for s in states]}."
-            )
-        return tuple(jnp.asarray(s, inputs.dtype) for s in states)
-
-    def _masks(self, inputs, training, key):
-        """Dropout masks for the inputs and the recurrent state, the same at every timestep."""
-        if not training or not self.uses_key:
-            return None, None
-        if key is None:
-            raise LayerConfigError(
-                f"{describe_layer(self)} uses dropout and needs a random key in training mode: pass "
-                "key=jax.random.key(...) to apply(), or use fit(), which provides one."
-            )
-        input_key, recurrent_key = jax.random.split(key)
-        batch = inputs.shape[0]
-
-        def mask(k, rate, width):
-            if rate == 0:
-                return None
-            keep = jax.random.bernoulli(k, 1.0 - rate, (batch, width))
-            return keep.astype(inputs.dtype) / (1.0 - rate)
-
-        return mask(input_key, self.dropout, inputs.shape[-1]), mask(recurrent_key, self.recurrent_dropout, self.units)
-
+    # ------------------------------------------------------------------ calling
     def call(self, inputs, initial_state=None, mask=None, training=False, key=None):
-        input_mask, recurrent_mask = self._masks(inputs, training, key)
-        if input_mask is not None:
-            inputs = inputs * input_mask[:, None, :]
-        projected = inputs @ self.kernel.value + self.input_bias()
-        projected = jnp.swapaxes(projected, 0, 1)  # (timesteps, batch, g*units)
-        if self.go_backwards:
-            projected = projected[::-1]
-        recurrent_kernel = self.recurrent_kernel.value
+        """``inputs (batch, timesteps, ...)``; ``initial_state`` a list of arrays (one per state);
+        ``mask (batch, timesteps)`` booleans."""
+        steps = jnp.swapaxes(inputs, 0, 1)  # (timesteps, batch, ...)
+        if isinstance(self.cell, GatedCell):
+            steps, zeros, step = self._projected_steps(inputs, steps, training, key)
+        else:
+            zeros = None
 
-        def scan_step(states, projected_t):
-            return self.step(states, projected_t, recurrent_kernel, recurrent_mask)
+            def step(states, step_inputs):
+                output, new_states = call_cell(self.cell, step_inputs, list(states), training=training, key=key)
+                return output, self._restructure(new_states, states)
+
+        states = self._initial_states(inputs, initial_state, zeros)
+        if self.go_backwards:
+            steps = steps[::-1]
+
+        def scan_step(states, step_inputs):
+            output, new_states = step(states, step_inputs)
+            return new_states, output
 
         def masked_scan_step(states, step_inputs):
-            projected_t, keep = step_inputs  # keep: (batch, 1)
-            new_states, output = scan_step(states, projected_t)
-            new_states = tuple(jnp.where(keep, new, old) for new, old in zip(new_states, states, strict=True))
-            previous = jnp.zeros_like(output) if self.zero_output_for_mask else states[0]
-            return new_states, jnp.where(keep, output, previous)
+            step_inputs, keep = step_inputs  # keep: (batch, 1)
+            output, new_states = step(states, step_inputs)
+            new_states = jax.tree_util.tree_map(lambda new, old: _where(keep, new, old), new_states, states)
+            previous = jnp.zeros_like(output) if self.zero_output_for_mask else _previous_output(states)
+            return new_states, _where(keep, output, previous)
 
-        states = self._initial_states(inputs, initial_state)
         if mask is None:
-            final_states, sequence = lax.scan(scan_step, states, projected, unroll=self.unroll)
+            final_states, sequence = lax.scan(scan_step, states, steps, unroll=self.unroll)
         else:
             keep = self._step_mask(inputs, mask)
-            final_states, sequence = lax.scan(masked_scan_step, states, (projected, keep), unroll=self.unroll)
+            final_states, sequence = lax.scan(masked_scan_step, states, (steps, keep), unroll=self.unroll)
         output = jnp.swapaxes(sequence, 0, 1) if self.return_sequences else sequence[-1]
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def _projected_steps(self, inputs, steps, training, key):
+        """For a built-in cell: every timestep's input projection at once, the zero states, and
+        the step function on projected inputs."""
+        cell = self.cell
+        step_shape = steps.shape[1:]
+        projected_shape = jax.eval_shape(cell.project, jax.ShapeDtypeStruct(step_shape, inputs.dtype)).shape
+        state_shape = cell.state_shape(projected_shape)
+        input_mask, recurrent_mask = cell.dropout_masks(step_shape, state_shape, inputs.dtype, training, key)
+        if input_mask is not None:
+            steps = steps * input_mask
+        projected = cell.project(steps)  # (timesteps, batch, ..., gates*units)
+        zeros = tuple(jnp.zeros(state_shape, projected.dtype) for _ in range(cell.state_count))
+
+        def step(states, projected_t):
+            return cell.recurrent_step(projected_t, states, recurrent_mask)
+
+        return projected, zeros, step
+
+    def _initial_states(self, inputs, initial_state, zeros):
+        """The states the scan starts from: ``zeros`` (a tuple of arrays, built-in cells), the cell's
+        zero states, or ``initial_state`` checked against them."""
+        if zeros is None:
+            zeros = _as_tuple(initial_cell_state(self.cell, inputs.shape[0], inputs.dtype))
+        if initial_state is None:
+            return zeros
+        given = jax.tree_util.tree_leaves(initial_state)
+        expected = jax.tree_util.tree_leaves(zeros)
+        if len(given) != len(expected) or any(
+            tuple(g.shape[1:]) != tuple(e.shape[1:]) for g, e in zip(given, expected, strict=False)
+        ):
+            raise LayerInputError(
+                f"{describe_layer(self)}: initial_state must be {len(expected)} array(s) of shape(s) "
+                f"{[('batch', *e.shape[1:]) for e in expected]}, received shapes {[tuple(g.shape) for g in given]}."
+            )
+        treedef = jax.tree_util.tree_structure(zeros)
+        return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(g, e.dtype) for g, e in zip(given, expected,
+                                                                                                   strict=True)])
+
+    def _restructure(self, new_states, states):
+        """A cell's new states in the structure of the carried ``states`` (a lone array becomes a
+        one-state tuple, as Keras wraps it)."""
+        leaves = jax.tree_util.tree_leaves(new_states)
+        treedef = jax.tree_util.tree_structure(states)
+        if len(leaves) != treedef.num_leaves:
+            raise LayerInputError(
+                f"{describe_layer(self)}: the cell '{self.cell.name}' returned {len(leaves)} state array(s), but "
+                f"its state_size {self.cell.state_size} declares {treedef.num_leaves}; return new states "
+                "matching state_size."
+            )
+        return jax.tree_util.tree_unflatten(treedef, leaves)
 
     def _step_mask(self, inputs, mask):
         """The mask as ``(timesteps, batch, 1)`` booleans, in the order the scan visits the steps."""
@@ -180,131 +232,98 @@ class RNN(Layer):
         output_mask = mask if self.return_sequences else None
         return [output_mask] + [None] * self.state_count if self.return_state else output_mask
 
-    def get_config(self):
-        return super().get_config() | {
-            "units": self.units,
-            "activation": activations.name_of(self.activation) or self.activation,
-            "recurrent_activation": activations.name_of(self.recurrent_activation) or self.recurrent_activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "recurrent_initializer": self.recurrent_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "recurrent_regularizer": self.recurrent_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "kernel_constraint": self.kernel_constraint,
-            "recurrent_constraint": self.recurrent_constraint,
-            "bias_constraint": self.bias_constraint,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
+    def _sequence_config(self) -> dict:
+        return {
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": False,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
         }
 
+    def get_config(self):
+        return super().get_config() | self._sequence_config() | {"cell": copy_cell(self.cell)}
 
-def _masked(h, mask):
-    return h if mask is None else h * mask
+
+def _as_tuple(states):
+    return tuple(states) if isinstance(states, (list, tuple)) else (states,)
 
 
-class SimpleRNN(RNN):
-    """``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``."""
+def _where(keep, new, old):
+    keep = keep.reshape(keep.shape + (1,) * (new.ndim - keep.ndim))
+    return jnp.where(keep, new, old)
+
+
+def _previous_output(states):
+    """What a padded step outputs: the first state (of the last cell, for stacked cells), as Keras."""
+    last = states[-1] if isinstance(states[0], (list, tuple)) else states[0]
+    return jax.tree_util.tree_leaves(last)[0]
+
+
+class _CellRNN(RNN):
+    """A Keras recurrent layer that is ``RNN`` over a new built-in cell whose weights it owns; its
+    config is the cell's arguments and the sequence flags (Keras's ``LSTM(units, ...)``)."""
+
+    _owns_cell_weights = True
+    cell_class: type = GatedCell
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 name=None, dtype=None, **kwargs):
+        name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
+        cell_kwargs = {k: kwargs.pop(k) for k in _CELL_ARGUMENTS + self.extra_cell_arguments if k in kwargs}
+        if self.cell_class is not SimpleRNNCell:
+            cell_kwargs["recurrent_activation"] = recurrent_activation
+        try:
+            cell = self.cell_class(units, activation=activation, name=name, dtype=dtype, **cell_kwargs)
+        except LayerConfigError as error:
+            raise LayerConfigError(
+                str(error).replace(f"{self.cell_class.__name__}:", f"{type(self).__name__}:")
+            ) from None
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, name=name, dtype=dtype, **kwargs)
+
+    extra_cell_arguments: tuple[str, ...] = ()
+
+    def __getattr__(self, name):
+        # Keras's layer.units, layer.kernel, layer.dropout ... read the cell's.
+        if name in ("kernel", "recurrent_kernel", "bias", "units") + _CELL_ARGUMENTS + self.extra_cell_arguments:
+            cell = self.__dict__.get("cell")
+            if cell is not None:
+                return getattr(cell, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        if self.cell_class is SimpleRNNCell:
+            cell_config["recurrent_activation"] = "sigmoid"  # kept for configs saved before the cells existed
+        return Layer.get_config(self) | cell_config | self._sequence_config()
+
+
+class SimpleRNN(_CellRNN):
+    """``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``: ``RNN(SimpleRNNCell)``."""
+
+    cell_class = SimpleRNNCell
 
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
 
-    def step(self, states, projected, recurrent_kernel, recurrent_mask):
-        (h,) = states
-        h = self.activation(projected + _masked(h, recurrent_mask) @ recurrent_kernel)
-        return (h,), h
+
+class LSTM(_CellRNN):
+    """Long short-term memory, ``RNN(LSTMCell)``; states ``[h, c]``; gates i, f, c, o."""
+
+    cell_class = LSTMCell
+    extra_cell_arguments = ("unit_forget_bias",)
 
 
-class _UnitForgetBias(initializers_lib.Initializer):
-    """LSTM bias: the base initializer, but ones for the forget gate (Keras's unit_forget_bias)."""
+class GRU(_CellRNN):
+    """Gated recurrent unit, ``RNN(GRUCell)``; gates z, r, h; ``reset_after=True`` (Keras's default)
+    keeps a separate recurrent bias: bias ``(2, 3*units)``."""
 
-    def __init__(self, base, units):
-        self.base, self.units = initializers_lib.get(base), units
-
-    @property
-    def supports_numpy(self) -> bool:
-        return getattr(self.base, "supports_numpy", False)
-
-    def sample(self, source, shape, dtype):
-        u, xp = self.units, source.xp
-        if isinstance(self.base, initializers_lib.Initializer):
-            first, rest = self.base.sample(source, (u,), dtype), self.base.sample(source, (2 * u,), dtype)
-        else:
-            first, rest = self.base(source.next_key(), (u,), dtype), self.base(source.next_key(), (2 * u,), dtype)
-        return xp.concatenate([first, xp.ones((u,), dtype), rest])
-
-
-class LSTM(RNN):
-    """Long short-term memory; states ``[h, c]``; gates i, f, c, o in the weights' columns."""
-
-    gates = 4
-    state_count = 2
-
-    def __init__(self, units, unit_forget_bias=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
-
-    def bias_init(self):
-        return _UnitForgetBias(self.bias_initializer, self.units) if self.unit_forget_bias else self.bias_initializer
-
-    def step(self, states, projected, recurrent_kernel, recurrent_mask):
-        h, c = states
-        z = projected + _masked(h, recurrent_mask) @ recurrent_kernel
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        act, gate = self.activation, self.recurrent_activation
-        c = gate(f) * c + gate(i) * act(g)
-        h = gate(o) * act(c)
-        return (h, c), h
-
-    def get_config(self):
-        return super().get_config() | {"unit_forget_bias": self.unit_forget_bias}
-
-
-class GRU(RNN):
-    """Gated recurrent unit; gates z, r, h. ``reset_after=True`` (Keras's default) applies the reset
-    gate after the recurrent product and keeps a separate recurrent bias: bias ``(2, 3*units)``."""
-
-    gates = 3
-
-    def __init__(self, units, reset_after=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.reset_after = bool(reset_after)
-
-    def bias_shape(self):
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-
-    def input_bias(self):
-        if self.bias is None:
-            return 0.0
-        bias = self.bias.value
-        return bias[0] if self.reset_after else bias
-
-    def step(self, states, projected, recurrent_kernel, recurrent_mask):
-        (h,) = states
-        u = self.units
-        x_z, x_r, x_h = projected[:, :u], projected[:, u : 2 * u], projected[:, 2 * u :]
-        h_in = _masked(h, recurrent_mask)
-        gate = self.recurrent_activation
-        if self.reset_after:
-            recurrent = h_in @ recurrent_kernel
-            if self.bias is not None:
-                recurrent = recurrent + self.bias.value[1]
-            r_z, r_r, r_h = recurrent[:, :u], recurrent[:, u : 2 * u], recurrent[:, 2 * u :]
-            z, r = gate(x_z + r_z), gate(x_r + r_r)
-            candidate = self.activation(x_h + r * r_h)
-        else:
-            z = gate(x_z + h_in @ recurrent_kernel[:, :u])
-            r = gate(x_r + h_in @ recurrent_kernel[:, u : 2 * u])
-            candidate = self.activation(x_h + (r * h_in) @ recurrent_kernel[:, 2 * u :])
-        h = z * h + (1.0 - z) * candidate
-        return (h,), h
-
-    def get_config(self):
-        return super().get_config() | {"reset_after": self.reset_after}
+    cell_class = GRUCell
+    extra_cell_arguments = ("reset_after",)

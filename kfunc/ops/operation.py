@@ -26,7 +26,7 @@ import numpy as np
 
 from kfunc.errors import SymbolicTensorError
 from kfunc.graph.tensor import is_symbolic
-from kfunc.layers.variable import Variable
+from kfunc.core.variable import Variable
 
 # public name -> array function (arguments are values: arrays, numbers, static options)
 OPERATIONS: dict[str, Callable] = {}
