@@ -15,6 +15,7 @@ from kfunc import (
     mixed_precision,
     models,
     optimizers,
+    random,
     regularizers,
     utils,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "mixed_precision",
     "models",
     "optimizers",
+    "random",
     "regularizers",
     "utils",
 ]

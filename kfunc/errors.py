@@ -39,6 +39,15 @@ class ExportError(KfuncError, ValueError):
     called with inputs it cannot take."""
 
 
+class ArgumentError(KfuncError, ValueError):
+    """A function outside any layer (``kfunc.utils``, ``kfunc.config``, ``kfunc.random``, a learning
+    rate schedule) was called with an argument it cannot take."""
+
+
+class SeedError(KfuncError, ValueError):
+    """A random draw was given a seed it cannot use, or needs a key where none was given."""
+
+
 def describe_layer(layer) -> str:
     """``"Layer 'dense_1' (Dense)"``: how every message names a layer."""
     return f"Layer '{layer.name}' ({type(layer).__name__})"
