@@ -114,6 +114,7 @@ Policy = DTypePolicy
 
 _FLOATX_CHOICES = ("bfloat16", "float16", "float32", "float64")
 _floatx = "float32"
+_floatx_policy = DTypePolicy(_floatx)
 _global: DTypePolicy | None = None  # None: the policy named after floatx(), as in Keras 3
 
 
@@ -168,7 +169,7 @@ def set_floatx(value) -> None:
     """Make ``value`` (``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``) the default float
     dtype; layers created afterwards without ``dtype=`` store weights in it unless a global policy
     is set (``set_global_policy`` wins, as in Keras 3)."""
-    global _floatx
+    global _floatx, _floatx_policy
     name = _dtype_name(value)
     if name not in _FLOATX_CHOICES:
         raise PolicyError(
@@ -179,7 +180,7 @@ def set_floatx(value) -> None:
             "set_floatx('float64') needs 64-bit JAX arrays, which are disabled: call "
             "jax.config.update('jax_enable_x64', True) first."
         )
-    _floatx = name
+    _floatx, _floatx_policy = name, DTypePolicy(name)
 
 
 def set_global_policy(policy) -> None:
@@ -195,7 +196,7 @@ def set_global_policy(policy) -> None:
 
 def global_policy() -> DTypePolicy:
     """The policy layers created without ``dtype=`` take: the one set, else ``floatx()``'s."""
-    return _global if _global is not None else DTypePolicy(_floatx)
+    return _global if _global is not None else _floatx_policy
 
 
 def reset_global_policy() -> None:
