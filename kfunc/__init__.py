@@ -5,7 +5,9 @@
 
 from kfunc import (
     activations,
+    backend,
     callbacks,
+    config,
     constraints,
     export,
     initializers,
@@ -33,7 +35,9 @@ __all__ = [
     "Sequential",
     "Variables",
     "activations",
+    "backend",
     "callbacks",
+    "config",
     "constraints",
     "export",
     "initializers",

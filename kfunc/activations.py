@@ -225,8 +225,7 @@ ACTIVATIONS: dict[str, Callable] = {
 
 def _unknown_name(identifier) -> LayerConfigError:
     return LayerConfigError(
-        f"Unknown activation '{identifier}'; expected one of {sorted(ACTIVATIONS)}, a name registered with "
-        "kfunc.saving.register, or a function of an array."
+        f"Unknown activation '{identifier}'; expected one of {sorted(ACTIVATIONS)} or a function of an array."
     )
 
 
@@ -258,29 +257,26 @@ def name_of(function: Callable) -> str | None:
 
 
 def serialize(activation) -> str:
-    """The name that ``deserialize`` turns back into ``activation``: its Keras name for a built-in,
-    its registered name for a function registered with ``kfunc.saving.register``."""
+    """The Keras name of a built-in activation (``serialize(relu) == "relu"``), which ``deserialize``
+    and ``get`` turn back into it. A user function is saved by the model file's own encoder, under
+    the name it was registered with (``kfunc.saving.register``)."""
     name = name_of(activation)
-    if name is not None:
-        return name
-    from kfunc.saving import registry
-
-    registered = registry.registered_name(activation)
-    if registered is None:
+    if name is None:
         raise ArgumentError(
-            f"kfunc.activations.serialize: {activation!r:.60} is neither a built-in activation nor registered; "
-            "register it with @kfunc.saving.register so a saved config can name it."
+            f"kfunc.activations.serialize: {activation!r:.60} is not a built-in activation; register it with "
+            "@kfunc.saving.register and save the layer using it (its config names it), or pass it by "
+            "custom_objects= to deserialize."
         )
-    return registered
+    return name
 
 
 def deserialize(config, custom_objects=None) -> Callable:
     """The activation ``config`` names: a name from ``serialize``, or Keras 3's
-    ``{"class_name": "function", "config": name, ...}``. Names resolve through ``custom_objects``,
-    the built-in table and the registry only (nothing is imported by name)."""
+    ``{"class_name": "function", "config": name, ...}``. Names resolve through ``custom_objects`` and
+    the built-in table only (nothing is imported by name)."""
     name = config
     if isinstance(config, dict):
-        name = config.get("registered_name") or config.get("config")
+        name = config.get("config")
     if not isinstance(name, str):
         raise ArgumentError(
             f"kfunc.activations.deserialize expects a name or Keras's {{'class_name': 'function', 'config': name}}, "
@@ -288,11 +284,6 @@ def deserialize(config, custom_objects=None) -> Callable:
         )
     if custom_objects and name in custom_objects:
         return custom_objects[name]
-    if name in ACTIVATIONS:
-        return ACTIVATIONS[name]
-    from kfunc.saving import registry
-
-    found = registry.registered_object(name)
-    if found is None or not callable(found):
+    if name not in ACTIVATIONS:
         raise _unknown_name(name)
-    return found
+    return ACTIVATIONS[name]
