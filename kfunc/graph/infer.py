@@ -14,6 +14,7 @@ import functools
 import jax
 import numpy as np
 
+from kfunc import seeding
 from kfunc.errors import KfuncError, LayerInputError, describe_layer
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers import added_losses
@@ -53,7 +54,9 @@ def _evaluate(layer, args, kwargs, to_struct):
             filled[position] = value
         call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, filled)
         # Losses added while shapes are inferred are abstract values: collected here and dropped.
-        with bind(variables, variable_values), added_losses.collecting():
+        # Random draws only need a shape here: a fixed key serves a layer that always draws.
+        with bind(variables, variable_values), added_losses.collecting(), \
+                seeding.call_key_scope(jax.random.key(0)):
             return layer._call_arrays(call_args, call_kwargs)
 
     return jax.eval_shape(run, variable_structs, structs)
