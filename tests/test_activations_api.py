@@ -82,7 +82,7 @@ def test_lookup_by_name_and_aliases():
     assert activations.get("swish") is activations.silu
     assert activations.get("hard_swish") is activations.hard_silu
     assert activations.get(None) is activations.linear
-    fn = lambda x: x * 2  # noqa: E731
+    fn = lambda x: x * 2
     assert activations.get(fn) is fn
     for name in KERAS_ACTIVATIONS:
         assert activations.get(name) is getattr(activations, name)

@@ -1,6 +1,7 @@
 """``kfunc.optimizers``: Keras's optimizers and defaults, built as optax transformations, and
 ``schedules`` (learning rates as functions of the step)."""
 
+from kfunc.optimizers import schedules  # noqa: F401
 from kfunc.train.optimizers import (  # noqa: F401
     OPTIMIZERS,
     SGD,
@@ -15,4 +16,3 @@ from kfunc.train.optimizers import (  # noqa: F401
     RMSprop,
     get,
 )
-from kfunc.optimizers import schedules  # noqa: E402,F401

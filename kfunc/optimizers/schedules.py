@@ -261,4 +261,14 @@ def deserialize(config, custom_objects=None) -> LearningRateSchedule:
     return found.from_config(config["config"])
 
 
-__all__ = ["LearningRateSchedule", "serialize", "deserialize", *BUILTIN_SCHEDULES]
+__all__ = [
+    "CosineDecay",
+    "CosineDecayRestarts",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "deserialize",
+    "serialize",
+]
