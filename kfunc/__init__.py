@@ -5,7 +5,9 @@
 
 from kfunc import (
     activations,
+    backend,
     callbacks,
+    config,
     constraints,
     export,
     initializers,
@@ -16,6 +18,7 @@ from kfunc import (
     models,
     ops,
     optimizers,
+    random,
     regularizers,
     utils,
 )
@@ -33,7 +36,9 @@ __all__ = [
     "Sequential",
     "Variables",
     "activations",
+    "backend",
     "callbacks",
+    "config",
     "constraints",
     "export",
     "initializers",
@@ -45,6 +50,7 @@ __all__ = [
     "models",
     "ops",
     "optimizers",
+    "random",
     "regularizers",
     "utils",
 ]

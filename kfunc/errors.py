@@ -77,6 +77,19 @@ class DistributionError(KfuncError, ValueError):
     """A mesh, layout or batch size that the devices cannot take."""
 
 
+class ArgumentError(KfuncError, ValueError):
+    """A function outside any layer (``kfunc.utils``, ``kfunc.config``, ``kfunc.random``, a learning
+    rate schedule) was called with an argument it cannot take."""
+
+
+class SeedError(KfuncError, ValueError):
+    """A random draw was given a seed it cannot use, or needs a key where none was given."""
+
+
+class RefusedError(KfuncError, RuntimeError):
+    """Something kfunc refuses on purpose (running code named by a file), with what to do instead."""
+
+
 def describe_layer(layer) -> str:
     """``"Layer 'dense_1' (Dense)"``: how every message names a layer."""
     return f"Layer '{layer.name}' ({type(layer).__name__})"

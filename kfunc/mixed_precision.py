@@ -11,12 +11,14 @@ dtype and reads its floating weights in the compute dtype (``kfunc.core.autocast
 float32 weights are what gradients are taken with respect to and what the optimizer updates.
 
 The global policy is one value for the process (Keras keeps one per thread); layers read it once,
-when they are created, and ``kfunc.utils.clear_session()`` resets it to ``"float32"`` as Keras's
-``clear_session`` does.
+when they are created, and ``kfunc.utils.clear_session()`` forgets it as Keras's ``clear_session``
+does. While no policy is set, the global policy is the one named after ``floatx()`` (one source:
+``kfunc.config.set_floatx`` changes the dtype new layers store weights in, as in Keras 3).
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from kfunc.errors import PolicyError  # noqa: F401 (re-exported)
@@ -106,8 +108,10 @@ class DTypePolicy:
 # Keras's legacy name (``keras.mixed_precision.Policy``).
 Policy = DTypePolicy
 
-_FLOAT32 = DTypePolicy("float32")
-_global = _FLOAT32
+_FLOATX_CHOICES = ("bfloat16", "float16", "float32", "float64")
+_floatx = "float32"
+_floatx_policy = DTypePolicy(_floatx)
+_global: DTypePolicy | None = None  # None: the policy named after floatx(), as in Keras 3
 
 
 def get(identifier) -> DTypePolicy:
@@ -151,6 +155,30 @@ def _from_dict(config: dict) -> DTypePolicy:
     return DTypePolicy(config["name"])
 
 
+def floatx() -> str:
+    """The default float dtype (``"float32"`` unless set): the dtype of layers' weights while no
+    global policy is set, and of ``kfunc.random`` draws without ``dtype=`` (Keras's ``floatx``)."""
+    return _floatx
+
+
+def set_floatx(value) -> None:
+    """Make ``value`` (``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``) the default float
+    dtype; layers created afterwards without ``dtype=`` store weights in it unless a global policy
+    is set (``set_global_policy`` wins, as in Keras 3)."""
+    global _floatx, _floatx_policy
+    name = _dtype_name(value)
+    if name not in _FLOATX_CHOICES:
+        raise PolicyError(
+            f"set_floatx expects one of {list(_FLOATX_CHOICES)}, but received {_describe(value)}."
+        )
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise PolicyError(
+            "set_floatx('float64') needs 64-bit JAX arrays, which are disabled: call "
+            "jax.config.update('jax_enable_x64', True) first."
+        )
+    _floatx, _floatx_policy = name, DTypePolicy(name)
+
+
 def set_global_policy(policy) -> None:
     """Make ``policy`` (a ``DTypePolicy`` or a policy name) the policy of layers created from now on."""
     global _global
@@ -163,13 +191,14 @@ def set_global_policy(policy) -> None:
 
 
 def global_policy() -> DTypePolicy:
-    """The policy layers created without ``dtype=`` take (``"float32"`` unless set)."""
-    return _global
+    """The policy layers created without ``dtype=`` take: the one set, else ``floatx()``'s."""
+    return _global if _global is not None else _floatx_policy
 
 
 def reset_global_policy() -> None:
-    """Back to ``"float32"`` (what ``kfunc.utils.clear_session`` does)."""
-    set_global_policy(_FLOAT32)
+    """Forget the policy set, back to ``floatx()``'s (what ``kfunc.utils.clear_session`` does)."""
+    global _global
+    _global = None
 
 
 # Keras 3's current names for the same two functions (``keras.config.set_dtype_policy``).
@@ -191,8 +220,10 @@ __all__ = [
     "Policy",
     "PolicyError",
     "dtype_policy",
+    "floatx",
     "get",
     "global_policy",
     "set_dtype_policy",
+    "set_floatx",
     "set_global_policy",
 ]

@@ -4,6 +4,7 @@ import re
 from collections import defaultdict
 
 _counters: defaultdict[str, int] = defaultdict(int)
+_uids: defaultdict[str, int] = defaultdict(int)  # Keras's backend.get_uid, apart from layer names
 
 
 def to_snake_case(class_name: str) -> str:
@@ -19,6 +20,13 @@ def unique_name(prefix: str) -> str:
     return prefix if count == 0 else f"{prefix}_{count}"
 
 
+def next_uid(prefix: str) -> int:
+    """1 for the first call with ``prefix``, then 2, 3 ... (Keras's ``backend.get_uid``)."""
+    _uids[prefix] += 1
+    return _uids[prefix]
+
+
 def reset_names() -> None:
-    """Forget every name handed out, so the next ``Dense`` is called ``dense`` again."""
+    """Forget every name and uid handed out, so the next ``Dense`` is called ``dense`` again."""
     _counters.clear()
+    _uids.clear()

@@ -14,6 +14,7 @@ import functools
 import jax
 import numpy as np
 
+from kfunc import seeding
 from kfunc.errors import KfuncError, LayerInputError, describe_layer
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 
@@ -50,7 +51,9 @@ def _evaluate(call, variables, args, kwargs, to_struct):
         for position, value in zip(positions, traced, strict=True):
             filled[position] = value
         call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, filled)
-        return call(variable_values, call_args, call_kwargs)
+        # Random draws only need a shape here: a fixed key serves a layer that always draws.
+        with seeding.call_key_scope(jax.random.key(0)):
+            return call(variable_values, call_args, call_kwargs)
 
     return jax.eval_shape(run, variable_structs, structs)
 

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kfunc import mixed_precision, naming
+from kfunc import mixed_precision, naming, seeding
 from kfunc import regularizers as regularizers_lib
 from kfunc.errors import (
     LayerConfigError,
@@ -35,6 +35,7 @@ from kfunc.layers.node_api import NodeAccess
 from kfunc.core.tree_paths import get_path
 from kfunc.core.variable import Variable, bind
 from kfunc.layers.weights_api import WeightsAPI
+from kfunc.random.seed_generator import holds_seed_generator
 
 
 def _is_array(value) -> bool:
@@ -46,10 +47,10 @@ class Layer(NodeAccess, WeightsAPI):
 
     Subclasses define ``build(input_shape)`` (declare weights with ``add_weight``) and
     ``call(inputs, ...)`` (compute on arrays; may accept ``training`` and ``key``).
-    Class attribute ``uses_key``: whether ``call`` draws random numbers in training.
+    ``uses_key``: whether ``call`` draws random numbers in training (a class attribute of the
+    built-in random layers; a layer holding a ``kfunc.random.SeedGenerator`` does too).
     """
 
-    uses_key = False
     is_input_layer = False
     _autocast = True
     activity_regularizer = None  # a penalty on each output, divided by the batch size (Keras)
@@ -94,6 +95,10 @@ class Layer(NodeAccess, WeightsAPI):
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape is not None else None
         self.input_spec = None
+
+    @property
+    def uses_key(self) -> bool:
+        return holds_seed_generator(self)
 
     # ------------------------------------------------------------------ dtypes
     @property
@@ -326,7 +331,9 @@ class Layer(NodeAccess, WeightsAPI):
         # Under a mixed policy the weights read in the compute dtype while `call` runs; otherwise
         # as stored, also when an enclosing mixed layer's scope is open.
         policy = self._dtype_policy
-        with autocast(jnp.dtype(policy.compute_dtype) if policy.is_mixed else None):
+        # The call's key (if any) is where kfunc.random draws through a SeedGenerator come from.
+        with autocast(jnp.dtype(policy.compute_dtype) if policy.is_mixed else None), \
+                seeding.call_key_scope(kwargs.get("key")):
             outputs = self.call(inputs, *args[1:], **self._accepted_kwargs(kwargs))
         if self.activity_regularizer is not None:
             added_losses.add_activity_loss(self, outputs)

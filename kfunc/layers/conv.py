@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from kfunc import activations, constraints, regularizers
+from kfunc.config import image_data_format
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
@@ -124,7 +125,9 @@ def dimension_numbers(rank: int, data_format: str) -> tuple[str, str, str]:
 
 
 def check_data_format(data_format, layer_class: str) -> str:
-    return checks.one_of(data_format or "channels_last", ("channels_last", "channels_first"), "data_format", layer_class)
+    """``data_format`` checked; None takes ``kfunc.config.image_data_format()`` (Keras 3's default)."""
+    data_format = data_format or image_data_format()
+    return checks.one_of(data_format, ("channels_last", "channels_first"), "data_format", layer_class)
 
 
 class ConvWindow(Layer):

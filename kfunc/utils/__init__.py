@@ -1,0 +1,24 @@
+"""``kfunc.utils``: Keras 3's utilities (``get_file`` is left out: kfunc never downloads)."""
+
+from kfunc.backend import clear_session, is_keras_tensor, standardize_dtype
+from kfunc.plotting import model_to_dot, plot_model
+from kfunc.utils.dataset_split import split_dataset
+from kfunc.utils.numerical import normalize, to_categorical
+from kfunc.utils.py_dataset import PyDataset, Sequence
+from kfunc.utils.seeds import set_random_seed
+from kfunc.utils.sequences import pad_sequences
+
+__all__ = [
+    "PyDataset",
+    "Sequence",
+    "clear_session",
+    "is_keras_tensor",
+    "model_to_dot",
+    "normalize",
+    "pad_sequences",
+    "plot_model",
+    "set_random_seed",
+    "split_dataset",
+    "standardize_dtype",
+    "to_categorical",
+]
