@@ -48,7 +48,7 @@ def load_keras_model(filepath, custom_objects=None):
         extra = sorted(set(archive.names) - _MEMBERS)
         if extra:
             raise KerasFileError(
-                f"The {_WHAT} '{path}' holds members kfunc does not read ({[shown(n) for n in extra[:5]]}); it reads "
+                f"The {_WHAT} '{path}' holds members kfunc does not read ({[n[:80] for n in extra[:5]]}); it reads "
                 f"Keras 3 files with exactly {sorted(_MEMBERS)} (weights saved as .h5, no assets)."
             )
         metadata = archive.read_json("metadata.json", limit=1 << 20)

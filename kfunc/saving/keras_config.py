@@ -17,7 +17,8 @@ Keras writes every object as ``{"module": "keras.layers", "class_name": "Dense",
   tensor references; a Sequential's leading ``InputLayer`` (or ``build_input_shape``) becomes its
   ``input_layer``; nested models nest;
 - Keras's config keys that kfunc's class does not take are dropped when they hold a disabled
-  value (``None``, ``False``, ``0``, empty) and refused otherwise, naming the key; initializer
+  value (``None``, ``False``, ``0``, empty) or depend on an option that is off (``renorm_momentum``
+  without ``renorm``), and refused otherwise, naming the key; initializer
   options (``seed``) are dropped, since a loaded model's weights come from the file;
 - call arguments Keras records on its own (``training=False``, ``mask=None``) are dropped.
 """
@@ -37,6 +38,8 @@ from kfunc.saving.structure import snake_case
 MAX_DEPTH = 200
 _KERAS_MODULES = ("keras", "keras.layers", "keras.models", "keras.initializers", "keras.regularizers",
                   "keras.constraints", "keras.activations")
+# Keras options that only matter while another option is on (BatchNormalization's renorm settings).
+_ENABLED_BY = {"renorm_momentum": "renorm", "renorm_clipping": "renorm"}
 _REFUSED_VALUES = {
     "__lambda__": "a lambda function (Keras stores its Python bytecode)",
     "__numpy__": "an array",
@@ -60,6 +63,8 @@ def _is_disabled(value) -> bool:
 def _accepted_keys(cls: type) -> frozenset | None:
     """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up the class hierarchy;
     ``None`` when a class takes any keyword at all."""
+    from kfunc.layers.base import Layer
+
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -67,7 +72,8 @@ def _accepted_keys(cls: type) -> frozenset | None:
             continue
         parameters = inspect.signature(init).parameters.values()
         names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        # Layer's own **kwargs only exists to name unknown arguments in its error.
+        if klass is Layer or not any(p.kind is p.VAR_KEYWORD for p in parameters):
             return frozenset(names - {"self"})
     return None
 
@@ -145,7 +151,7 @@ class KerasConfigTranslator:
         for key, value in config.items():
             if key in accepted:
                 kept[key] = value
-            elif not _is_disabled(value):
+            elif not _is_disabled(value) and not (key in _ENABLED_BY and _is_disabled(config.get(_ENABLED_BY[key]))):
                 raise self.fail(
                     context,
                     f"Keras's {cls.__name__} option {key}={shown(value, 60)} has no kfunc equivalent; kfunc's "
