@@ -26,7 +26,7 @@ import os
 import re
 import stat
 
-import ml_dtypes
+import jax.numpy as jnp
 import numpy as np
 
 from kfunc.saving.atomic import atomic_write
@@ -57,7 +57,7 @@ def write_h5_weights(path, arrays: dict[str, np.ndarray]) -> None:
         for name, array in arrays.items():
             array = np.ascontiguousarray(array)
             dataset = file.create_dataset(name, data=array)
-            if array.dtype == np.dtype(ml_dtypes.bfloat16):
+            if array.dtype == np.dtype(jnp.bfloat16):
                 dataset.attrs["dtype"] = "bfloat16"  # stored as 2-byte opaque values, as Keras does
 
 
@@ -135,7 +135,7 @@ def _dtype_of(dataset) -> np.dtype | None:
     if dtype.kind in "biuf" and dtype.fields is None and dtype.subdtype is None:
         return dtype
     if dtype.kind == "V" and dtype.itemsize == 2 and dataset.attrs.get("dtype") == "bfloat16":
-        return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(jnp.bfloat16)
     return None
 
 

@@ -21,7 +21,7 @@ import math
 import os
 import stat
 
-import ml_dtypes
+import jax.numpy as jnp
 import numpy as np
 
 from kfunc.saving.atomic import atomic_write
@@ -38,7 +38,7 @@ DTYPES = {
     "U16": np.dtype("<u2"),
     "I16": np.dtype("<i2"),
     "F16": np.dtype("<f2"),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "BF16": np.dtype(jnp.bfloat16),
     "U32": np.dtype("<u4"),
     "I32": np.dtype("<i4"),
     "F32": np.dtype("<f4"),

@@ -160,7 +160,7 @@ def match_weights(model, stored: dict, source: str, *, skip_mismatch: bool = Fal
                 "layers that fit."
             )
         for text in described:
-            warnings.warn(f"load_weights(skip_mismatch=True) skipped, from {source}: {text}.", stacklevel=3)
+            warnings.warn(f"load_weights(skip_mismatch=True) skipped, from {source}: {text}.", stacklevel=4)
     return [
         (entry.variable, stored[entry.path])
         for entry in entries

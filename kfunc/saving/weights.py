@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-import ml_dtypes
+import jax.numpy as jnp
 import numpy as np
 
 from kfunc.errors import WeightsError
@@ -35,7 +35,7 @@ __all__ = ["WeightsFileError", "load_weights", "read_weights_file", "save_weight
 MARKER = "kfunc_weights.json"
 FORMAT = "kfunc.weights"
 FORMAT_VERSION = 2
-_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+_BFLOAT16 = np.dtype(jnp.bfloat16)
 _FORMATS_TEXT = (
     "'.npz' (kfunc's weights file, e.g. 'model.weights.npz'), '.safetensors', and '.h5' (Keras 3's layout, "
     "e.g. 'model.weights.h5', needs h5py)"
