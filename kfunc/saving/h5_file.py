@@ -108,7 +108,7 @@ def _checked_datasets(h5py, file, size: int, label: str) -> dict:
         group, prefix, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise fail(f"its groups are nested more than {MAX_DEPTH} deep.")
-        for key in group.keys():
+        for key in group:
             path = f"{prefix}{key}"
             link = group.get(key, getlink=True)
             if not isinstance(link, h5py.HardLink):
