@@ -57,6 +57,11 @@ class UnknownObjectError(ModelFileError):
     """A model file names a class or function that is neither built in, registered with
     ``kfunc.saving.register``, nor given in ``custom_objects``; nothing is ever imported by name."""
 
+class KerasFileError(ModelFileError):
+    """A Keras 3 file (``.keras``) describes something kfunc refuses to load (a ``Lambda`` layer,
+    a class or function outside Keras that is not registered, an option kfunc lacks) or cannot read."""
+
+
 class SavingError(KfuncError, ValueError):
     """A model cannot be saved: it holds an object that cannot be named in a file (a ``lambda``
     that is not registered, an array among call arguments, a weight path that is not a safe name)."""

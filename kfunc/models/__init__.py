@@ -3,7 +3,7 @@
 from kfunc.models.functional import Model
 from kfunc.models.sequential import Sequential
 from kfunc.registry import add_builtins as _add_builtins
-from kfunc.saving.model_file import load_model
+from kfunc.saving.model_loading import load_model
 
 _add_builtins("layer", {"Functional": Model, "Sequential": Sequential})
 

@@ -96,12 +96,15 @@ class TrainingAPI:
             (print_fn or print)(line)
         return text
 
-    def save_weights(self, filepath) -> None:
-        """Write every weight to a ``.npz`` keyed by weight path (atomic: the old file survives a failure)."""
-        weights_lib.save_weights(self, filepath)
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write every weight under its structural path, as ``.npz``, ``.safetensors`` or Keras's
+        ``.weights.h5`` by the suffix (atomic: the old file survives a failure)."""
+        weights_lib.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath) -> None:
-        weights_lib.load_weights(self, filepath)
+    def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
+        """Load weights matched by the model's structure from a weights file or a whole-model file
+        (``.kfunc``, Keras's ``.keras``); ``skip_mismatch`` skips layers that do not fit, with a warning."""
+        weights_lib.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Write architecture, weights and (``include_optimizer``) compile settings and optimizer

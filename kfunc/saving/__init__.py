@@ -2,6 +2,7 @@
 atomically; the registry through which a file names classes and functions."""
 
 from kfunc.saving.errors import (
+    KerasFileError,
     ModelFileError,
     RegistrationError,
     SavedFileError,
@@ -9,10 +10,12 @@ from kfunc.saving.errors import (
     UnknownObjectError,
     WeightsFileError,
 )
-from kfunc.saving.model_file import load_model, save_model
+from kfunc.saving.model_file import save_model
+from kfunc.saving.model_loading import load_model
 from kfunc.saving.registry import register, registered_name
 
 __all__ = [
+    "KerasFileError",
     "ModelFileError",
     "RegistrationError",
     "SavedFileError",
