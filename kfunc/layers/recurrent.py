@@ -287,13 +287,20 @@ class _CellRNN(RNN):
 
     extra_cell_arguments: tuple[str, ...] = ()
 
+    @classmethod
+    def forwarded_arguments(cls) -> tuple[str, ...]:
+        """Constructor keywords passed on to the cell (what a config may hold besides the RNN's own)."""
+        return _CELL_ARGUMENTS + cls.extra_cell_arguments
+
     def __getattr__(self, name):
         # Keras's layer.units, layer.kernel, layer.dropout ... read the cell's.
         if name in ("kernel", "recurrent_kernel", "bias", "units") + _CELL_ARGUMENTS + self.extra_cell_arguments:
             cell = self.__dict__.get("cell")
             if cell is not None:
                 return getattr(cell, name)
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        # Anything else: the normal lookup again, so a property's own AttributeError (e.g. the
+        # node API's "multiple inbound nodes") reaches the caller unchanged.
+        return object.__getattribute__(self, name)
 
     def get_config(self):
         cell_config = self.cell.get_config()

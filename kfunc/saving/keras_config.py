@@ -65,7 +65,8 @@ def _accepted_keys(cls: type) -> frozenset | None:
     ``None`` when a class takes any keyword at all."""
     from kfunc.layers.base import Layer
 
-    names: set[str] = set()
+    forwarded = getattr(cls, "forwarded_arguments", None)
+    names: set[str] = set(forwarded()) if callable(forwarded) else set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:

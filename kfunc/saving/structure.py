@@ -30,6 +30,7 @@ import numpy as np
 
 from kfunc.errors import WeightsError, describe_layer
 from kfunc.saving.registry import model_classes
+from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch
 
 
 class StructuralWeight(NamedTuple):
@@ -68,7 +69,7 @@ def _own_prefix(layer) -> str:
     """Where Keras keeps a layer's own weights: recurrent layers keep them in their cell."""
     from kfunc.layers import RNN
 
-    if isinstance(layer, RNN) and "cell" not in layer._sublayer_slots:
+    if isinstance(layer, RNN) and _own_weights(layer):
         return "cell/"
     return ""
 
@@ -110,12 +111,17 @@ def _walk_layer(layer, prefix: str, found: list, visited: set, owner) -> None:
     owner = layer if owner is None else owner
     own_prefix = prefix + _own_prefix(layer)
     for index, variable in enumerate(_own_weights(layer)):
+        visited.add(id(variable))
         found.append(StructuralWeight(f"{own_prefix}vars/{index}", variable, owner))
+    # A sublayer whose weights are all already listed (an RNN's cell reading its RNN's weights)
+    # adds nothing.
+    def listed(held) -> bool:
+        return bool(_own_weights(held)) and all(id(v) in visited for v in _own_weights(held))
     for attribute in sorted(layer._sublayer_slots):
         held = layer._sublayer_slots[attribute]
         if isinstance(held, (list, tuple)):
             _walk_list(held, f"{prefix}{attribute}/", found, visited, owner)
-        else:
+        elif not listed(held):
             _walk_layer(held, f"{prefix}{attribute}/", found, visited, owner)
 
 
@@ -167,14 +173,20 @@ def match_weights(model, stored: dict, source: str, *, skip_mismatch: bool = Fal
 
 
 def assign_all(pairs: list[tuple], source: str) -> None:
-    """Set each variable to its array (cast to the variable's dtype) after checking every cast."""
-    values = []
+    """Set each variable to its array after checking every one: numeric, and of exactly the
+    variable's dtype (``kfunc.saving.dtype_policy``: nothing is cast on load)."""
+    values, mismatched = [], []
     for variable, value in pairs:
         value = np.asarray(value)
-        if value.dtype.kind not in "biuf" and value.dtype.name != "bfloat16":
+        if value.dtype.kind not in "biufc" and value.dtype.name != "bfloat16":
             raise WeightsError(
                 f"Weight '{variable.path}' from {source} has dtype {value.dtype}; only numeric weights load."
             )
+        problem = dtype_mismatch(variable.path, variable.dtype, value.dtype)
+        if problem is not None:
+            mismatched.append(problem)
         values.append(value)
+    if mismatched:
+        raise WeightsError(f"The weights from {source} have dtype mismatches with the model: {'; '.join(mismatched)}; {ADVICE}.")
     for (variable, _), value in zip(pairs, values, strict=True):
         variable.set_value(value)

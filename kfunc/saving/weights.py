@@ -27,6 +27,7 @@ from kfunc.errors import WeightsError
 from kfunc.saving import h5_file, keras_archive, safetensors_file
 from kfunc.io.strict_zip import open_archive, write_array
 from kfunc.io.atomic import atomic_write
+from kfunc.io.files import open_regular_file
 from kfunc.saving.errors import SavingError, WeightsFileError
 from kfunc.saving.structure import assign_all, match_weights, structural_weights
 
@@ -144,6 +145,9 @@ def load_weights(model, path, skip_mismatch: bool = False) -> None:
     shapes, before anything changes; ``skip_mismatch=True`` leaves such layers as they are (with a
     warning) and loads the rest."""
     path = os.fspath(path)
+    # Refuse a FIFO or a device before anything else (the suffix check would otherwise speak first).
+    if os.path.exists(path):
+        open_regular_file(path, error=WeightsFileError, what="weights file").close()
     kind = _suffix_format(path, loading=True)
     source = f"'{path}'"
     if kind == "npz":
