@@ -75,7 +75,7 @@ class RandomImageLayer(Layer):
 
     def augment(self, images, key):
         """The training-mode transformation of ``images`` drawn with ``key``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define augment(images, key).")
 
     def image_size(self, images) -> tuple[int, int]:
         h_axis, w_axis = image_axes(self.data_format)
@@ -131,7 +131,7 @@ class AffineAugmentation(RandomImageLayer):
 
     def transforms(self, key, batch: int, rows: int, cols: int):
         """``(batch, 6)`` affine transforms, drawn with ``key``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define transforms(key, batch, rows, cols).")
 
     def get_config(self):
         return super().get_config() | {

@@ -36,6 +36,7 @@ from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
 from kfunc.layers.input_spec import InputSpec
+from kfunc.ops.nn.convolution import transpose_padding
 
 _SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 
@@ -318,21 +319,6 @@ class Conv3D(BaseConv):
     """Input ``(batch, depth, rows, cols, channels)``."""
 
     rank = 3
-
-
-def transpose_padding(kernel: int, stride: int, dilation: int, padding: str, output_padding):
-    """``(left, right)`` padding of the dilated input that gives Keras's transposed-conv length.
-
-    valid: ``(n - 1) * s + max(k, s)`` (plus ``output_padding`` if given);
-    same: ``n * s`` (or ``(n - 1) * s + k % 2 + output_padding``), ``k`` being the dilated kernel.
-    """
-    k = (kernel - 1) * dilation + 1
-    if padding == "valid":
-        extra = max(k, stride) - k if output_padding is None else output_padding
-        return k - 1, k - 1 + extra
-    total = stride + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
-    left = min(total // 2 + total % 2, k - 1)
-    return left, total - left
 
 
 class BaseConvTranspose(BaseConv):

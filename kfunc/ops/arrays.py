@@ -6,11 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Keras 3's default float type (``keras.config.floatx()``): creation ops without a dtype and
-# integer inputs of float-valued ops produce it.
-FLOATX = "float32"
-# Keras 3's fuzz factor (``keras.config.epsilon()``): clips probabilities in crossentropies.
-EPSILON = 1e-7
+from kfunc.config import epsilon, floatx  # noqa: F401 (the ops read Keras's settings at each call)
 
 
 def as_array(x, dtype=None) -> jax.Array:
@@ -26,7 +22,7 @@ def standardize_dtype(dtype) -> str | None:
     if dtype is None:
         return None
     if dtype is float:
-        return FLOATX
+        return floatx()
     if dtype is int:
         return "int32"
     if dtype is bool:
@@ -40,7 +36,7 @@ def float_dtype(dtype) -> jnp.dtype:
     """The dtype a float-valued op (``exp``, ``mean``, ``floor``) computes in: floating and
     complex dtypes stay, integers and booleans become floatx (Keras's ``result_type(x, float)``)."""
     dtype = jnp.dtype(dtype)
-    return dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.dtype(FLOATX)
+    return dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.dtype(floatx())
 
 
 def as_float_array(x) -> jax.Array:

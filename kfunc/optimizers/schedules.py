@@ -48,26 +48,32 @@ def _as_float(step):
     return jnp.asarray(step, jnp.float32)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored with
-    ``staircase=True``)."""
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: ``initial_learning_rate`` decayed by
+    ``decay_rate`` over ``progress = step / decay_steps`` (floored with ``staircase=True``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive(decay_steps, "decay_steps", "ExponentialDecay")
+        self.decay_steps = _positive(decay_steps, "decay_steps", type(self).__name__)
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = name
+        self.name = type(self).__name__ if name is None else name
 
-    def __call__(self, step):
+    def progress(self, step):
         progress = _as_float(step) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return jnp.float32(self.initial_learning_rate) * jnp.power(jnp.float32(self.decay_rate), progress)
+        return jnp.floor(progress) if self.staircase else progress
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored with
+    ``staircase=True``)."""
+
+    def __call__(self, step):
+        return jnp.float32(self.initial_learning_rate) * jnp.power(jnp.float32(self.decay_rate), self.progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -127,26 +133,12 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (the ratio floored with
     ``staircase=True``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = _positive(decay_steps, "decay_steps", "InverseTimeDecay")
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        progress = _as_float(step) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return jnp.float32(self.initial_learning_rate) / (1.0 + jnp.float32(self.decay_rate) * progress)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return jnp.float32(self.initial_learning_rate) / (1.0 + jnp.float32(self.decay_rate) * self.progress(step))
 
 
 def _cosine(fraction, alpha: float):

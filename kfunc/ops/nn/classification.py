@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kfunc.ops.arrays import EPSILON, FLOATX, as_array, standardize_dtype
+from kfunc.ops.arrays import epsilon, floatx, as_array, standardize_dtype
 from kfunc.ops.operation import operation
 
 
@@ -16,7 +16,7 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     ``axis``; out-of-range labels (e.g. -1) give all zeros. floatx unless ``dtype`` is given."""
     if sparse:
         raise ValueError("kfunc.ops.one_hot: sparse=True is not supported; kfunc's arrays are dense.")
-    return jax.nn.one_hot(as_array(x), num_classes, axis=axis, dtype=standardize_dtype(dtype) or FLOATX)
+    return jax.nn.one_hot(as_array(x), num_classes, axis=axis, dtype=standardize_dtype(dtype) or floatx())
 
 
 @operation("multi_hot")
@@ -51,7 +51,7 @@ def binary_crossentropy(target, output, from_logits=False):
     _same_shape("binary_crossentropy", target, output)
     if from_logits:
         return -target * jax.nn.log_sigmoid(output) - (1.0 - target) * jax.nn.log_sigmoid(-output)
-    output = jnp.clip(output, EPSILON, 1.0 - EPSILON)
+    output = jnp.clip(output, epsilon(), 1.0 - epsilon())
     return -(target * jnp.log(output) + (1.0 - target) * jnp.log(1.0 - output))
 
 
@@ -59,7 +59,7 @@ def _log_probabilities(output, from_logits: bool, axis: int):
     if from_logits:
         return jax.nn.log_softmax(output, axis=axis)
     output = output / jnp.sum(output, axis, keepdims=True)
-    return jnp.log(jnp.clip(output, EPSILON, 1.0 - EPSILON))
+    return jnp.log(jnp.clip(output, epsilon(), 1.0 - epsilon()))
 
 
 @operation("categorical_crossentropy")

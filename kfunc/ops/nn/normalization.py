@@ -6,7 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kfunc.ops.arrays import EPSILON, as_array
+from kfunc.ops.arrays import as_array
+from kfunc.ops.arrays import epsilon as default_epsilon
 from kfunc.ops.operation import operation
 
 
@@ -58,7 +59,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     x = as_array(x)
     if x.ndim == 0:
         x = jnp.expand_dims(x, 0)
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = default_epsilon() if epsilon is None else epsilon
     if order == 2:
         inverse = jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
         return x * jnp.minimum(inverse, 1.0 / epsilon)

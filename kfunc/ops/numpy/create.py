@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from kfunc.ops.arrays import FLOATX, as_array, standardize_dtype
+from kfunc.ops.arrays import floatx, as_array, standardize_dtype
 from kfunc.ops.operation import operation
 
 
-def _dtype(dtype, default=FLOATX):
-    return standardize_dtype(dtype) if dtype is not None else default
+def _dtype(dtype, default=None):
+    """``dtype`` standardized, else ``default``, else floatx (read at each call)."""
+    if dtype is not None:
+        return standardize_dtype(dtype)
+    return default if default is not None else floatx()
 
 
 def _shape(shape):
@@ -81,7 +84,7 @@ def arange(start, stop=None, step=None, dtype=None):
     """``[start, start + step, ...)`` below ``stop`` (``arange(n)`` counts from 0); int32 for
     integer arguments, float32 when any is a float."""
     if dtype is None:
-        dtype = FLOATX if any(_is_float(v) for v in (start, stop, step) if v is not None) else "int32"
+        dtype = floatx() if any(_is_float(v) for v in (start, stop, step) if v is not None) else "int32"
     return jnp.arange(start, stop, step, dtype=standardize_dtype(dtype))
 
 
