@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from kfunc import activations as functions  # the array functions; the ops add symbolic calls
 from kfunc.ops.arrays import as_array
 from kfunc.ops.operation import operation
 
@@ -19,20 +20,20 @@ def _activation(name: str, function, doc: str):
     return operation(name)(activation)
 
 
-relu = _activation("relu", jax.nn.relu, "``max(x, 0)``")
-relu6 = _activation("relu6", jax.nn.relu6, "``min(max(x, 0), 6)``")
-sigmoid = _activation("sigmoid", jax.nn.sigmoid, "``1 / (1 + exp(-x))``")
-softplus = _activation("softplus", jax.nn.softplus, "``log(1 + exp(x))``")
-softsign = _activation("softsign", jax.nn.soft_sign, "``x / (1 + |x|)``")
-silu = _activation("silu", jax.nn.silu, "``x * sigmoid(x)``")
-swish = _activation("swish", jax.nn.silu, "``x * sigmoid(x)`` (alias of ``silu``)")
-log_sigmoid = _activation("log_sigmoid", jax.nn.log_sigmoid, "``log(sigmoid(x))``, computed stably")
-hard_sigmoid = _activation("hard_sigmoid", jax.nn.hard_sigmoid, "``relu6(x + 3) / 6``")
-hard_silu = _activation("hard_silu", jax.nn.hard_silu, "``x * hard_sigmoid(x)``")
-hard_swish = _activation("hard_swish", jax.nn.hard_silu, "``x * hard_sigmoid(x)`` (alias of ``hard_silu``)")
-selu = _activation("selu", jax.nn.selu, "Scaled ELU: ``1.0507 * elu(x, 1.67326)``")
-hard_tanh = _activation("hard_tanh", jax.nn.hard_tanh, "``x`` clipped to [-1, 1]")
-tanh_shrink = _activation("tanh_shrink", lambda x: x - jnp.tanh(x), "``x - tanh(x)``")
+relu = _activation("relu", functions.relu, "``max(x, 0)``")
+relu6 = _activation("relu6", functions.relu6, "``min(max(x, 0), 6)``")
+sigmoid = _activation("sigmoid", functions.sigmoid, "``1 / (1 + exp(-x))``")
+softplus = _activation("softplus", functions.softplus, "``log(1 + exp(x))``")
+softsign = _activation("softsign", functions.softsign, "``x / (1 + |x|)``")
+silu = _activation("silu", functions.silu, "``x * sigmoid(x)``")
+swish = _activation("swish", functions.silu, "``x * sigmoid(x)`` (alias of ``silu``)")
+log_sigmoid = _activation("log_sigmoid", functions.log_sigmoid, "``log(sigmoid(x))``, computed stably")
+hard_sigmoid = _activation("hard_sigmoid", functions.hard_sigmoid, "``relu6(x + 3) / 6``")
+hard_silu = _activation("hard_silu", functions.hard_silu, "``x * hard_sigmoid(x)``")
+hard_swish = _activation("hard_swish", functions.hard_silu, "``x * hard_sigmoid(x)`` (alias of ``hard_silu``)")
+selu = _activation("selu", functions.selu, "Scaled ELU: ``1.0507 * elu(x, 1.67326)``")
+hard_tanh = _activation("hard_tanh", functions.hard_tanh, "``x`` clipped to [-1, 1]")
+tanh_shrink = _activation("tanh_shrink", functions.tanh_shrink, "``x - tanh(x)``")
 sparse_plus = _activation(
     "sparse_plus",
     lambda x: jnp.where(x <= -1, 0.0, jnp.where(x >= 1, x, 0.25 * (x + 1) ** 2)).astype(x.dtype),
@@ -43,32 +44,32 @@ sparse_plus = _activation(
 @operation("leaky_relu")
 def leaky_relu(x, negative_slope=0.2):
     """``x`` where positive, ``negative_slope * x`` elsewhere."""
-    return jax.nn.leaky_relu(as_array(x), negative_slope=negative_slope)
+    return functions.leaky_relu(as_array(x), negative_slope=negative_slope)
 
 
 @operation("elu")
 def elu(x, alpha=1.0):
     """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
-    return jax.nn.elu(as_array(x), alpha=alpha)
+    return functions.elu(as_array(x), alpha=alpha)
 
 
 @operation("celu")
 def celu(x, alpha=1.0):
     """``max(x, 0) + min(alpha * (exp(x / alpha) - 1), 0)``."""
-    return jax.nn.celu(as_array(x), alpha=alpha)
+    return functions.celu(as_array(x), alpha=alpha)
 
 
 @operation("gelu")
 def gelu(x, approximate=True):
     """Gaussian error linear unit ``x * P(X <= x)``; ``approximate``: the tanh form (Keras 3's
     default for ``ops.gelu``; ``kfunc.activations.gelu`` defaults to the exact erf form)."""
-    return jax.nn.gelu(as_array(x), approximate=approximate)
+    return functions.gelu(as_array(x), approximate=approximate)
 
 
 @operation("glu")
 def glu(x, axis=-1):
     """Gated linear unit: ``a * sigmoid(b)`` of the two halves of ``x`` along ``axis``."""
-    return jax.nn.glu(as_array(x), axis=axis)
+    return functions.glu(as_array(x), axis=axis)
 
 
 @operation("squareplus")
