@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from kfunc.layers import checks
 from kfunc.layers.base import Layer
-from kfunc.layers.regularization import _training_key
+from kfunc.layers.regularization import training_key
 
 # SELU's constants: a dropped unit is set to SELU's negative saturation value -scale * alpha.
 _SELU_ALPHA = 1.6732632423543772
@@ -34,7 +34,7 @@ class AlphaDropout(Layer):
     def call(self, inputs, training=False, key=None):
         if not training or self.rate == 0.0:
             return inputs
-        key = _training_key(self, key, self.seed)
+        key = training_key(self, key, self.seed)
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape, strict=True))

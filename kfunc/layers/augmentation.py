@@ -30,7 +30,7 @@ from kfunc.layers.image_transform import (
     zoom_transforms,
 )
 from kfunc.layers.input_spec import InputSpec
-from kfunc.layers.regularization import _training_key
+from kfunc.layers.regularization import training_key
 
 
 def factor_range(value, argument: str, layer_class: str, low: float, high: float, *, number_means: str = "symmetric",
@@ -71,7 +71,7 @@ class RandomImageLayer(Layer):
         inputs = inputs.astype(self.compute_dtype)
         if not training:
             return inputs
-        return self.augment(inputs, _training_key(self, key, self.seed))
+        return self.augment(inputs, training_key(self, key, self.seed))
 
     def augment(self, images, key):
         """The training-mode transformation of ``images`` drawn with ``key``."""

@@ -20,7 +20,7 @@ from kfunc.layers.core import Dropout
 from kfunc.layers.input_spec import InputSpec
 
 
-def _training_key(layer, key, seed):
+def training_key(layer, key, seed):
     """The key a training-mode call draws from: ``key`` with ``seed`` folded in; an error if absent."""
     if key is None:
         raise LayerConfigError(
@@ -104,7 +104,7 @@ class GaussianNoise(Layer):
     def call(self, inputs, training=False, key=None):
         if not training or self.stddev == 0.0:
             return inputs
-        key = _training_key(self, key, self.seed)
+        key = training_key(self, key, self.seed)
         return inputs + self.stddev * jax.random.normal(key, inputs.shape, inputs.dtype)
 
     def get_config(self):
@@ -128,7 +128,7 @@ class GaussianDropout(Layer):
     def call(self, inputs, training=False, key=None):
         if not training or self.rate == 0.0:
             return inputs
-        key = _training_key(self, key, self.seed)
+        key = training_key(self, key, self.seed)
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
         noise = 1.0 + stddev * jax.random.normal(key, inputs.shape, inputs.dtype)
         return inputs * noise
