@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kfunc.io.bfloat16 import restored, storable
 from kfunc.saving import registry
 from kfunc.saving.config_values import Decoder, Encoder, construct
 from kfunc.saving.errors import ModelFileError, SavedFileError, SavingError
@@ -80,7 +81,7 @@ def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarr
         return None, []
     if trainer.opt_state is None:
         return section, []
-    leaves = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(trainer.opt_state)]
+    leaves = [storable(np.asarray(leaf)) for leaf in jax.tree_util.tree_leaves(trainer.opt_state)]
     section["state"] = {"leaves": len(leaves), "step": int(trainer.step)}
     return section, leaves + [np.asarray(trainer.dropout_key)]
 
@@ -141,7 +142,7 @@ def _restore_state(model, state, read_array, context: str) -> None:
         )
     leaves = []
     for index, expected in enumerate(like):
-        stored = read_array(f"optimizer/{index}.npy")
+        stored = restored(read_array(f"optimizer/{index}.npy"), np.dtype(expected.dtype).name)
         if stored.shape != expected.shape or stored.dtype != expected.dtype:
             raise ModelFileError(
                 f"{context}: optimizer state array {index} is {stored.dtype}{list(stored.shape)}, the optimizer "

@@ -7,7 +7,8 @@ leaves the previous file as it was), with the members
   "model": <model spec, see kfunc.saving.model_config>, "weights": [{"path": "dense/kernel",
   "shape": [5, 4], "dtype": "float32"}, ...], "compile": <see kfunc.saving.compile_state>}``;
 - ``weights/<path>.npy``: each weight under its path in the params/state trees
-  (``weights/dense/kernel.npy``, nested models nested by name);
+  (``weights/dense/kernel.npy``, nested models nested by name); a bfloat16 weight is stored as
+  its ``uint16`` bits, its entry in ``weights`` saying ``"dtype": "bfloat16"``;
 - ``optimizer/<i>.npy`` and ``optimizer/dropout_key.npy``: the optimizer state, when saved.
 
 Loading never executes code from the file: classes and functions are found by name in the
@@ -26,6 +27,7 @@ import zipfile
 import numpy as np
 
 from kfunc.io import strict_zip as archive_lib
+from kfunc.io.bfloat16 import BFLOAT16, restored, storable
 from kfunc.io.atomic import atomic_write
 from kfunc.saving.compile_state import compile_section, optimizer_members, restore_compile
 from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch
@@ -69,7 +71,7 @@ def save_model(model, filepath, *, include_optimizer: bool = True, overwrite: bo
     spec = serializer.layer_spec(model)
     weights = [(name, np.asarray(variable.numpy())) for name, variable in _weight_entries(model)]
     for name, value in weights:
-        if value.dtype.kind not in "biufc" or value.dtype.hasobject:
+        if (value.dtype.kind not in "biufc" or value.dtype.hasobject) and value.dtype != BFLOAT16:
             raise SavingError(f"Weight '{name}' has dtype {value.dtype}; model files hold plain numeric arrays only.")
     section, optimizer_arrays = compile_section(model, serializer.encoder) if include_optimizer else (None, [])
     document = {
@@ -85,7 +87,7 @@ def save_model(model, filepath, *, include_optimizer: bool = True, overwrite: bo
     with atomic_write(filepath) as stream, zipfile.ZipFile(stream, "w") as archive:
         archive_lib.write_member(archive, "config.json", text.encode())
         for name, value in weights:
-            archive_lib.write_array(archive, f"weights/{name}.npy", value)
+            archive_lib.write_array(archive, f"weights/{name}.npy", storable(value))
         for name, value in zip(names, optimizer_arrays, strict=True):
             archive_lib.write_array(archive, name, value)
 
@@ -160,7 +162,7 @@ def _set_weights(model, entries: dict, archive, path: str) -> None:
         )
     values = []
     for name, variable in variables.items():
-        value = archive.read_array(f"weights/{name}.npy")
+        value = restored(archive.read_array(f"weights/{name}.npy"), entries[name][1])
         if value.shape != variable.shape or entries[name] != (value.shape, value.dtype.name):
             raise ModelFileError(
                 f"Model file '{path}': weight '{name}' is {value.dtype}{list(value.shape)}, the model needs "

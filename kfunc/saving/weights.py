@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import os
 
-import jax.numpy as jnp
 import numpy as np
 
 from kfunc.errors import WeightsError
 from kfunc.saving import h5_file, keras_archive, safetensors_file
+from kfunc.io.bfloat16 import BFLOAT16, storable
 from kfunc.io.strict_zip import open_archive, write_array
 from kfunc.io.atomic import atomic_write
 from kfunc.io.files import open_regular_file
@@ -36,7 +36,6 @@ __all__ = ["WeightsFileError", "load_weights", "read_weights_file", "save_weight
 MARKER = "kfunc_weights.json"
 FORMAT = "kfunc.weights"
 FORMAT_VERSION = 2
-_BFLOAT16 = np.dtype(jnp.bfloat16)
 _FORMATS_TEXT = (
     "'.npz' (kfunc's weights file, e.g. 'model.weights.npz'), '.safetensors', and '.h5' (Keras 3's layout, "
     "e.g. 'model.weights.h5', needs h5py)"
@@ -82,12 +81,12 @@ def _write_npz(path: str, arrays: dict) -> None:
     import json
     import zipfile
 
-    bfloat16 = [name for name, value in arrays.items() if value.dtype == _BFLOAT16]
+    bfloat16 = [name for name, value in arrays.items() if value.dtype == BFLOAT16]
     marker = {"format": FORMAT, "format_version": FORMAT_VERSION, "bfloat16": bfloat16}
     with atomic_write(path) as stream, zipfile.ZipFile(stream, "w") as archive:
         archive.writestr(MARKER, json.dumps(marker))
         for name, value in arrays.items():
-            write_array(archive, f"{name}.npy", value.view(np.uint16) if value.dtype == _BFLOAT16 else value)
+            write_array(archive, f"{name}.npy", storable(value))
 
 
 # ---------------------------------------------------------------------- loading
@@ -118,7 +117,7 @@ def _read_npz(path) -> tuple[dict[str, np.ndarray], dict | None]:
             raise WeightsFileError(
                 f"The weights file '{os.fspath(path)}' tags {name[:80]!r} as bfloat16 but holds no uint16 array there."
             )
-        arrays[name] = value.view(_BFLOAT16)
+        arrays[name] = value.view(BFLOAT16)
     return arrays, marker
 
 
