@@ -41,6 +41,18 @@ def _loss_entry(loss, encoder: Encoder, where: str):
     return name if name is not None else encoder.value(loss, where)
 
 
+def _nameable_schedule(schedule) -> bool:
+    """A file can name ``schedule``: a registered function, or an instance (with ``get_config``) of a
+    built-in schedule class or of a registered class."""
+    from kfunc.optimizers.schedules import BUILTIN_SCHEDULES
+
+    if registry.registered_name(schedule) is not None:
+        return True
+    cls = type(schedule)
+    builtin = BUILTIN_SCHEDULES.get(cls.__name__) is cls
+    return callable(getattr(schedule, "get_config", None)) and (builtin or registry.registered_name(cls) is not None)
+
+
 def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarray]]:
     """The ``compile`` entry and the optimizer arrays (leaves, then the dropout key)."""
     from kfunc.train.optimizers import Optimizer
@@ -58,8 +70,11 @@ def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarr
             )
         optimizer_config = optimizer.get_config()
         if callable(optimizer._learning_rate):
-            if registry.registered_name(optimizer._learning_rate) is None:
-                raise SavingError("the learning-rate schedule is not registered with kfunc.saving.register")
+            if not _nameable_schedule(optimizer._learning_rate):
+                raise SavingError(
+                    "the learning-rate schedule is neither a kfunc.optimizers.schedules class nor registered with "
+                    "kfunc.saving.register"
+                )
             optimizer_config["learning_rate"] = optimizer._learning_rate
         section = {
             "optimizer": {

@@ -49,7 +49,10 @@ def _initializer_name(obj) -> str | None:
 
 def _builtin_tables() -> dict[str, dict]:
     """Tag -> built-in classes by name, for objects saved as ``{tag, name, config}``."""
-    return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS}
+    from kfunc.optimizers.schedules import BUILTIN_SCHEDULES
+
+    return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS,
+            "schedule": BUILTIN_SCHEDULES}
 
 
 class Encoder:
