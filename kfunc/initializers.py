@@ -71,13 +71,33 @@ def random_source(key):
     return _NumpySource(key) if isinstance(key, np.random.Generator) else _JaxSource(key)
 
 
+def _checked_seed(seed, initializer: str):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise LayerConfigError(
+            f"{initializer}: seed must be None or a non-negative int, received {seed!r}; a seeded initializer "
+            "draws the same values at every call, an unseeded one draws from the key it is given."
+        )
+    return seed
+
+
+def _seeded_source(key, seed: int):
+    """Keras 3's seeded initializer: the same draws at every call, whatever key is passed (a host
+    generator stays on the host, a JAX key stays in JAX, so both paths are deterministic)."""
+    if isinstance(key, np.random.Generator):
+        return _NumpySource(np.random.default_rng(seed))
+    return _JaxSource(jax.random.key(seed))
+
+
 class Initializer:
     """Base class: ``sample(source, shape, dtype)`` written once for JAX and NumPy sources."""
 
     supports_numpy = True
 
+    seed = None  # random initializers take seed=; with an int every call draws the same values
+
     def __call__(self, key, shape, dtype=jnp.float32):
-        return self.sample(random_source(key), tuple(shape), jnp.dtype(dtype))
+        source = random_source(key) if self.seed is None else _seeded_source(key, self.seed)
+        return self.sample(source, tuple(shape), jnp.dtype(dtype))
 
     def sample(self, source, shape, dtype):
         raise NotImplementedError(f"{type(self).__name__} must define sample(source, shape, dtype).")
@@ -109,8 +129,9 @@ class Constant(Initializer):
 
 
 class RandomNormal(Initializer):
-    def __init__(self, mean=0.0, stddev=0.05):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev = mean, stddev
+        self.seed = _checked_seed(seed, "RandomNormal")
 
     def sample(self, source, shape, dtype):
         return (self.mean + self.stddev * source.normal(shape, dtype)).astype(dtype)
@@ -119,24 +140,29 @@ class RandomNormal(Initializer):
 class TruncatedNormal(Initializer):
     """Normal values more than two standard deviations from the mean are redrawn."""
 
-    def __init__(self, mean=0.0, stddev=0.05):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev = mean, stddev
+        self.seed = _checked_seed(seed, "TruncatedNormal")
 
     def sample(self, source, shape, dtype):
         return (self.mean + self.stddev * source.truncated_normal(shape, dtype)).astype(dtype)
 
 
 class RandomUniform(Initializer):
-    def __init__(self, minval=-0.05, maxval=0.05):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         self.minval, self.maxval = minval, maxval
+        self.seed = _checked_seed(seed, "RandomUniform")
 
     def sample(self, source, shape, dtype):
         return source.uniform(shape, dtype, self.minval, self.maxval)
 
 
-def compute_fans(shape) -> tuple[float, float]:
-    """Keras's fans: ``(in * receptive_field, out * receptive_field)`` for ``(..., in, out)``."""
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[float, float]:
+    """Keras's fans: ``(in * receptive_field, out * receptive_field)`` for ``(..., in, out)``, or
+    the products of the sizes along ``input_axes`` and ``output_axes`` when both are given."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return float(np.prod([shape[a] for a in input_axes])), float(np.prod([shape[a] for a in output_axes]))
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -148,7 +174,8 @@ def compute_fans(shape) -> tuple[float, float]:
 class VarianceScaling(Initializer):
     """Samples with variance ``scale / fan``; ``mode`` picks the fan, ``distribution`` the law."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise LayerConfigError(f"VarianceScaling mode must be fan_in, fan_out or fan_avg, received {mode!r}.")
         if distribution == "normal":
@@ -159,9 +186,11 @@ class VarianceScaling(Initializer):
                 f"received {distribution!r}."
             )
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.seed = _checked_seed(seed, type(self).__name__)
+        self.input_axes, self.output_axes = input_axes, output_axes
 
     def sample(self, source, shape, dtype):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         variance = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
@@ -177,10 +206,13 @@ class VarianceScaling(Initializer):
 def _fixed_variance_scaling(class_name: str, scale: float, mode: str, distribution: str) -> type:
     """Keras's named variance-scaling initializers: no arguments of their own."""
 
-    def __init__(self):
-        VarianceScaling.__init__(self, scale, mode, distribution)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
-    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": lambda self: {}})
+    def get_config(self):
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
 
 
 GlorotUniform = _fixed_variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform")
@@ -194,8 +226,9 @@ LecunUniform = _fixed_variance_scaling("LecunUniform", 1.0, "fan_in", "uniform")
 class Orthogonal(Initializer):
     """A (semi-)orthogonal matrix over ``(prod(shape[:-1]), shape[-1])``, times ``gain``."""
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain=1.0, seed=None):
         self.gain = gain
+        self.seed = _checked_seed(seed, "Orthogonal")
 
     def sample(self, source, shape, dtype):
         xp = source.xp
@@ -241,8 +274,55 @@ INITIALIZERS: dict[str, type[Initializer]] = {
 }
 
 
+# Keras 3's other spellings of the same classes: ``keras.initializers.glorot_uniform`` is the class
+# ``GlorotUniform``, and ``IdentityInitializer`` / ``OrthogonalInitializer`` name ``Identity`` /
+# ``Orthogonal``.
+globals().update(INITIALIZERS)
+IdentityInitializer = Identity
+OrthogonalInitializer = Orthogonal
+
+
+def _class_named(name: str, custom_objects) -> type | None:
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    by_class_name = {cls.__name__: cls for cls in INITIALIZERS.values()}
+    return INITIALIZERS.get(name) or by_class_name.get(name)
+
+
+def serialize(initializer) -> dict:
+    """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` of a built-in
+    initializer, which ``deserialize`` and ``get`` turn back into an equal one."""
+    cls = type(initializer)
+    if not isinstance(initializer, Initializer) or _class_named(cls.__name__, None) is not cls:
+        raise LayerConfigError(
+            f"kfunc.initializers.serialize expects a built-in Initializer, received {initializer!r:.60}; a custom "
+            "initializer is saved by the model file under its kfunc.saving.register name."
+        )
+    return {"module": "keras.initializers", "class_name": cls.__name__, "config": initializer.get_config(),
+            "registered_name": None}
+
+
+def deserialize(config, custom_objects=None) -> Initializer:
+    """The initializer ``config`` describes: a name (``"he_normal"``, ``"HeNormal"``) or Keras 3's
+    ``{"class_name": ..., "config": {...}}``. Classes resolve through ``custom_objects`` and the
+    built-in table only (nothing is imported by name)."""
+    name, arguments = config, {}
+    if isinstance(config, dict):
+        name, arguments = config.get("class_name"), config.get("config") or {}
+    cls = _class_named(name, custom_objects) if isinstance(name, str) else None
+    if cls is None or not isinstance(arguments, dict):
+        raise LayerConfigError(
+            f"kfunc.initializers.deserialize: {config!r:.80} names no initializer; expected one of "
+            f"{sorted(INITIALIZERS)}, Keras's {{'class_name': ..., 'config': {{...}}}}, or a class in custom_objects."
+        )
+    return cls.from_config(arguments) if hasattr(cls, "from_config") else cls(**arguments)
+
+
 def get(identifier) -> Callable:
-    """A name (``'glorot_uniform'``), an ``Initializer`` or any ``(key, shape, dtype)`` callable."""
+    """A name (``'glorot_uniform'``), Keras 3's ``{"class_name", "config"}`` dict, an ``Initializer``
+    or any ``(key, shape, dtype)`` callable."""
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str):
         try:
             return INITIALIZERS[identifier]()
