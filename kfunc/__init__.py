@@ -22,15 +22,35 @@ from kfunc import (
     regularizers,
     utils,
 )
-from kfunc.layers import Input
+from kfunc.core.variable import Variable
+from kfunc.graph.tensor import SymbolicTensor as KerasTensor
+from kfunc.initializers import Initializer
+from kfunc.layers import Input, InputSpec, Layer
 from kfunc.layers.weights_api import Variables
+from kfunc.losses import Loss
+from kfunc.mixed_precision import DTypePolicy
+from kfunc.optimizers import Optimizer
+from kfunc.regularizers import Regularizer
 from kfunc.lower import Lowered, lower
 from kfunc.models import Model, Sequential
 
 from kfunc.version import __version__
 
+# Keras 3 keeps FloatDTypePolicy as the name of its float policies; kfunc has one policy class.
+FloatDTypePolicy = DTypePolicy
+
 __all__ = [
+    "DTypePolicy",
+    "FloatDTypePolicy",
+    "Initializer",
     "Input",
+    "InputSpec",
+    "KerasTensor",
+    "Layer",
+    "Loss",
+    "Optimizer",
+    "Regularizer",
+    "Variable",
     "Lowered",
     "Model",
     "Sequential",
