@@ -7,18 +7,22 @@ from kfunc.utils.numerical import normalize, to_categorical
 from kfunc.utils.py_dataset import PyDataset, Sequence
 from kfunc.utils.seeds import set_random_seed
 from kfunc.utils.sequences import pad_sequences
+from kfunc.utils.structures import get_source_inputs, pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 __all__ = [
     "PyDataset",
     "Sequence",
     "clear_session",
+    "get_source_inputs",
     "is_keras_tensor",
     "model_to_dot",
     "normalize",
+    "pack_x_y_sample_weight",
     "pad_sequences",
     "plot_model",
     "set_random_seed",
     "split_dataset",
     "standardize_dtype",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
