@@ -347,6 +347,13 @@ CASES: list[LayerCase] = [
     ),
     case("global_average_pooling2d_keepdims", lambda L: L.GlobalAveragePooling2D(keepdims=True), (4, 3, 2)),
     case("global_average_pooling3d", lambda L: L.GlobalAveragePooling3D(), (3, 3, 2, 2)),
+    case("adaptive_average_pooling1d", lambda L: L.AdaptiveAveragePooling1D(3), (7, 2)),
+    case("adaptive_max_pooling1d_upsamples", lambda L: L.AdaptiveMaxPooling1D(5), (3, 2)),
+    case("adaptive_average_pooling2d_cf", lambda L: L.AdaptiveAveragePooling2D((2, 3), data_format="channels_first"),
+         (2, 5, 7)),
+    case("adaptive_max_pooling2d", lambda L: L.AdaptiveMaxPooling2D(2), (5, 4, 2)),
+    case("adaptive_average_pooling3d", lambda L: L.AdaptiveAveragePooling3D((2, 1, 2)), (3, 4, 5, 2)),
+    case("adaptive_max_pooling3d", lambda L: L.AdaptiveMaxPooling3D(2), (3, 4, 5, 1)),
     # ------------------------------------------------------------------ recurrent
     # One sequence shape and 3 units throughout, and options combined: every recurrent case costs
     # about a second of compilation on 2 CPU cores.
