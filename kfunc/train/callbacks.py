@@ -118,7 +118,10 @@ class CallbackList:
     def _call(self, hook: str, *args, logs=None):
         logs = _as_logs(logs)
         for callback in self.callbacks:
-            getattr(callback, hook)(*args, logs)
+            if "batch" in hook:  # Keras passes a batch hook's logs by keyword, the others by position
+                getattr(callback, hook)(*args, logs=logs)
+            else:
+                getattr(callback, hook)(*args, logs)
 
     def on_train_begin(self, logs=None): self._call("on_train_begin", logs=logs)
     def on_train_end(self, logs=None): self._call("on_train_end", logs=logs)
