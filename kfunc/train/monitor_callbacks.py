@@ -51,9 +51,10 @@ class MonitorCallback(Callback):
             self.direction = monitor_direction(type(self).__name__, self.monitor, self.mode)
         if reference is None:
             return True
+        # Compared in float32, as Keras's ops compare them (values at the threshold decide alike).
         if self.direction == "min":
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
+            return bool(np.float32(value + self.min_delta) < np.float32(reference))
+        return bool(np.float32(value - self.min_delta) > np.float32(reference))
 
     def get_monitor_value(self, logs):
         """The monitored value, or ``None`` with a warning naming the available keys."""
