@@ -257,7 +257,8 @@ class Trainer:
                 halted = guard_nan and bool(carry.halted)
                 if halted and any(getattr(c, "raise_error", False) for c in user_callbacks if getattr(c, "guards_nan", False)):
                     raise NonFiniteLossError(
-                        f"TerminateOnNaN(raise_error=True): in epoch {epoch + 1}, batch {done} had a non-finite loss, "
+                        f"TerminateOnNaN(raise_error=True): batch {int(train.step) - int(self.step)} of epoch {epoch + 1} "
+                        "had a non-finite loss, "
                         "gradient or update; fit stopped and left the model as it was before the call (use "
                         "raise_error=False to keep the weights of the last good step)."
                     )
