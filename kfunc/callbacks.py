@@ -1,17 +1,17 @@
-"""``kfunc.callbacks``: Keras's callbacks for fit."""
+"""``kfunc.callbacks``: Keras 3's callbacks for fit, evaluate and predict."""
 
 from kfunc.train.backup import BackupAndRestore, BackupError
 from kfunc.train.callbacks import (
     Callback,
     CSVLogger,
-    EarlyStopping,
     History,
     LambdaCallback,
     LearningRateScheduler,
-    ModelCheckpoint,
-    ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from kfunc.train.model_checkpoint import ModelCheckpoint
+from kfunc.train.monitor_callbacks import EarlyStopping, MonitorCallback, ReduceLROnPlateau
+from kfunc.train.tensorboard import TensorBoard
 
 __all__ = [
     "BackupAndRestore",
@@ -23,6 +23,8 @@ __all__ = [
     "LambdaCallback",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "MonitorCallback",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]

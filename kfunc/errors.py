@@ -72,6 +72,12 @@ class RegistrationError(KfuncError, ValueError):
 class BackupError(KfuncError, ValueError):
     """A backup cannot be restored into this model and training configuration."""
 
+class CallbackError(KfuncError, ValueError):
+    """A callback was given arguments it cannot use, or cannot do its work with this model."""
+
+class NonFiniteLossError(KfuncError, RuntimeError):
+    """``TerminateOnNaN(raise_error=True)``: a training step's loss, gradient or update was not finite."""
+
 class TrainingConfigError(KfuncError, ValueError):
     """compile() was given a loss, metric, optimizer or weights it cannot use."""
 

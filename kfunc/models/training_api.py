@@ -12,6 +12,7 @@ from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
+from kfunc.train.callbacks import CallbackList
 from kfunc.train.compile_config import make_config
 from kfunc.train.loop import Trainer
 from kfunc.train.losses import TrainingConfigError
@@ -22,6 +23,8 @@ class TrainingAPI:
 
     _trainer = None
     stop_training = False
+    stop_evaluating = False
+    stop_predicting = False
     history = None
 
     # ------------------------------------------------------------------ training
@@ -82,10 +85,11 @@ class TrainingAPI:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """Loss and metrics on ``(x, y)``: a scalar, a list in ``metrics_names`` order, or a dict."""
+        """Loss and metrics on ``(x, y)``: a scalar, a list in ``metrics_names`` order, or a dict.
+        ``callbacks`` get ``on_test_begin``/``on_test_end`` and the test batch hooks."""
         trainer = self._require_compiled("evaluate")
         return trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                steps=steps, return_dict=return_dict)
+                                steps=steps, return_dict=return_dict, callbacks=callbacks)
 
     def summary(self, line_length: int = 98, expand_nested: bool = False, print_fn=None) -> str:
         """Print (with ``print_fn``, default ``print``) and return the layer table and parameter totals."""
@@ -123,10 +127,12 @@ class TrainingAPI:
     def _build_from_data(self, x) -> None:
         """A model whose input shape is not known yet (Sequential) takes it from the data."""
 
-    def predict(self, x, batch_size: int = 32, verbose=0):
+    def predict(self, x, batch_size: int = 32, verbose=0, callbacks=None):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
         function; the last, shorter batch runs at its own size (one more compile, cached), so no
         layer ever sees padding rows. ``batch_size`` is capped at the number of samples.
+        ``callbacks`` get ``on_predict_begin``/``on_predict_end`` and, around each batch, the
+        predict batch hooks (``on_predict_batch_end`` logs hold ``{"outputs": batch outputs}``).
 
         Returns an array ``(samples, ...)`` per output, in the model's output structure.
         """
@@ -146,13 +152,23 @@ class TrainingAPI:
             place_weights(self, placement.distribution)
         params, state = self.get_variables()
         batch_size = whole_batch_size(batch_size, count, placement)
+        callback_list = predict_callbacks(self, callbacks, verbose, -(-count // batch_size))
         chunks = []
-        for start in range(0, count, batch_size):
+        self.stop_predicting = False
+        for index, start in enumerate(range(0, count, batch_size)):
+            if callback_list is not None:
+                callback_list.on_predict_batch_begin(index)
             batch = [a[start : start + batch_size] for a in arrays]
             if placement is not None:
                 batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
             chunks.append(outputs)
+            if callback_list is not None:
+                callback_list.on_predict_batch_end(index, {"outputs": outputs})
+            if self.stop_predicting:
+                break
+        if callback_list is not None:
+            callback_list.on_predict_end()
         leaves_per_chunk = [jax.tree_util.tree_leaves(c) for c in chunks]
         treedef = jax.tree_util.tree_structure(chunks[0])
         joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
@@ -161,3 +177,13 @@ class TrainingAPI:
     def predict_on_batch(self, x):
         outputs, _ = self.apply(*self.get_variables(), x, training=False)
         return jax.tree_util.tree_map(np.asarray, outputs)
+
+
+def predict_callbacks(model, callbacks, verbose, steps: int) -> CallbackList | None:
+    """The callbacks of a ``predict`` call, after ``on_predict_begin``; ``None`` without any."""
+    if not callbacks:
+        return None
+    callback_list = CallbackList(callbacks, model, {"verbose": 1 if verbose == "auto" else int(verbose),
+                                                    "epochs": 1, "steps": steps})
+    callback_list.on_predict_begin()
+    return callback_list

@@ -23,6 +23,7 @@ from kfunc import seeding
 from kfunc.data import sources
 from kfunc.data.arrays import DataError
 from kfunc.data.fit_data import split_for_validation
+from kfunc.errors import NonFiniteLossError
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.core.tree_paths import tree_from_paths
 from kfunc.layers.weights_api import Variables
@@ -80,6 +81,7 @@ class Trainer:
         self._compiled: dict = {}
         self._resolved_metrics: dict = {}
         self.metrics_names: list[str] | None = None
+        self._live: TrainState | None = None  # the state mid-epoch, until a callback asks for it
         # Donating the state lets a dispatch reuse its memory. On accelerators, where memory is
         # short: always. On CPU, measured (benchmarks/run.py, "donated" systems): one step per
         # dispatch, it doubles the steps/s of the tiny model (packed carry) and adds 10-14% on the
@@ -239,6 +241,7 @@ class Trainer:
             model.stop_training = False
             callback_list.on_train_begin()
             pending = []  # (epoch, device logs, device validation logs) not yet fetched
+            last_logs = {}
             train = None
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
@@ -252,13 +255,24 @@ class Trainer:
                 run_step += done - first
                 train = carry.train
                 halted = guard_nan and bool(carry.halted)
+                if halted and any(getattr(c, "raise_error", False) for c in user_callbacks if getattr(c, "guards_nan", False)):
+                    raise NonFiniteLossError(
+                        f"TerminateOnNaN(raise_error=True): batch {int(train.step) - int(self.step)} of epoch {epoch + 1} "
+                        "had a non-finite loss, "
+                        "gradient or update; fit stopped and left the model as it was before the call (use "
+                        "raise_error=False to keep the weights of the last good step)."
+                    )
                 val_metrics = None
                 if val_source is not None and (epoch + 1) % validation_freq == 0 and not halted:
-                    val_metrics = self._evaluate_source(val_source, train.params, train.state, functions)
+                    self._live = train
+                    val_metrics = self._evaluate_source(val_source, train.params, train.state, functions,
+                                                        callback_list if host_each_epoch else None)
+                    self._live = None
                 if not host_each_epoch:
                     pending.append((epoch, carry.metrics, val_metrics))
                     continue
                 epoch_logs = self._epoch_logs(functions, carry.metrics, val_metrics)
+                last_logs = epoch_logs
                 progress.finish(done, epoch_logs)
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
@@ -274,8 +288,9 @@ class Trainer:
             if pending:
                 self._write_back(train)
                 for epoch, metrics, val_metrics in pending:
-                    callback_list.on_epoch_end(epoch, self._epoch_logs(functions, metrics, val_metrics))
-            callback_list.on_train_end()
+                    last_logs = self._epoch_logs(functions, metrics, val_metrics)
+                    callback_list.on_epoch_end(epoch, last_logs)
+            callback_list.on_train_end(last_logs)
         model.history = history
         return history
 
@@ -309,7 +324,11 @@ class Trainer:
                     planner.observe(n, time.perf_counter() - began)
                     progress.update(done, logs)
                     if planner.every_step:
+                        self._live = carry.train
                         callback_list.on_train_batch_end(done - 1, logs)
+                        self._live = None
+                        if self.model.stop_training:
+                            return carry, done
                 if guard_nan and bool(carry.halted):
                     return carry, done
                 if backup is not None and planner.at_stop(run_step + done - first):
@@ -363,24 +382,59 @@ class Trainer:
         train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
         return jax.tree_util.tree_map(jnp.copy, train) if self.donate_fused or self.donate_one_step else train
 
+    def sync_live_state(self) -> None:
+        """Inside a batch hook, make the model hold the weights reached so far (copies when the
+        next dispatch will donate them), as Keras's callbacks see them."""
+        live, self._live = self._live, None
+        if live is not None:
+            donated = self.donate_fused or self.donate_one_step
+            self._write_back(jax.tree_util.tree_map(jnp.copy, live) if donated else live)
+
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
         self.model.set_variables(Variables(train.params, train.state))
         self.opt_state, self.step = train.opt_state, train.step
 
     # ------------------------------------------------------------------ evaluate
-    def _evaluate_source(self, source, params, state, functions):
-        """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them)."""
+    def _evaluate_source(self, source, params, state, functions, callbacks: CallbackList | None = None):
+        """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them).
+        With ``callbacks``: ``on_test_begin``/``on_test_end`` around it and, only if a callback
+        overrides a test batch hook, one batch per dispatch with the batch hooks around each."""
         metrics = functions.init_metrics()
+        per_batch = callbacks is not None and callbacks.uses_test_batch_hooks
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        self.model.stop_evaluating = False
+        batch = 0
         for block in sources.dispatches(source, 0):
             if isinstance(block, sources.OneBatch):
-                metrics = functions.run_eval_batch(metrics, params, state, block.data)
+                steps = [None]
+            elif per_batch:
+                steps = range(block.start, block.stop)
             else:
                 metrics = functions.run_eval(metrics, params, state, block.data, block.indices, block.start,
                                              block.stop - block.start, batch_size=block.batch_size)
+                continue
+            for step in steps:
+                if per_batch:
+                    callbacks.on_test_batch_begin(batch)
+                if step is None:
+                    metrics = functions.run_eval_batch(metrics, params, state, block.data)
+                else:
+                    metrics = functions.run_eval(metrics, params, state, block.data, block.indices, step, 1,
+                                                 batch_size=block.batch_size)
+                if per_batch:
+                    callbacks.on_test_batch_end(batch, functions.logs(metrics))
+                batch += 1
+                if self.model.stop_evaluating:
+                    break
+            if self.model.stop_evaluating:
+                break
+        if callbacks is not None:
+            callbacks.on_test_end(functions.logs(metrics))
         return metrics
 
-    def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict):
+    def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict, callbacks=None):
         batch_size = _positive_int(32 if batch_size is None else batch_size, "evaluate: batch_size")
         self.model._build_from_data(x)
         placement = self.placement("evaluate")
@@ -395,7 +449,12 @@ class Trainer:
             if self._transformation is None:
                 self._prepare_optimizer(params)
             functions = self._functions(label_shapes, guard_nan=False, placement=placement)
-            logs = functions.logs(self._evaluate_source(source, params, state, functions))
+            callback_list = None
+            if callbacks:
+                total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else steps
+                callback_list = CallbackList(callbacks, self.model, {"verbose": 1 if verbose == "auto" else int(verbose),
+                                                                     "epochs": 1, "steps": total})
+            logs = functions.logs(self._evaluate_source(source, params, state, functions, callback_list))
             self.metrics_names = list(logs)
         verbose = 1 if verbose == "auto" else int(verbose)
         if verbose:
