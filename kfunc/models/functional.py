@@ -209,9 +209,11 @@ class Model(TrainingAPI, Layer):
         (``(batch, timesteps)`` booleans, in the inputs' structure), as Keras's ``Model.call``."""
         return self.call_with_masks(inputs, training=training, key=key, mask=mask)[0]
 
-    def call_with_masks(self, inputs, *, training=False, key=None, mask=None):
+    def call_with_masks(self, inputs, *, training=False, key=None, mask=None, folded=None):
         """``(outputs, output_masks)``: ``call``'s outputs and the mask of each (None where an
-        output carries none), both in the model's output structure."""
+        output carries none), both in the model's output structure. ``folded``: a
+        ``kfunc.models.folding.FoldedCall`` that runs the repeated blocks as scans (weights in the
+        stacked layout; see ``kfunc.lower``)."""
         graph = self._graph()
         values = [
             self._check_input_value(i, tensor, value)
@@ -229,8 +231,10 @@ class Model(TrainingAPI, Layer):
                 kwargs["key"] = None if key is None else jax.random.fold_in(key, position)
             return call_node_with_masks(layer, node, args, kwargs, masks)
 
+        call_run = None if folded is None else (lambda run, value, mask: folded.run(run, value, mask, call_node))
         outputs, output_masks = run_graph(
-            graph.plan, graph.flat_inputs, values, graph.output_structure, call_node, input_masks
+            graph.plan, graph.flat_inputs, values, graph.output_structure, call_node, input_masks,
+            folded_runs=() if folded is None else folded.runs, call_run=call_run,
         )
         return _mixed_outputs_in_float32(graph.output_structure, outputs), output_masks
 
