@@ -8,7 +8,7 @@
 program is the layers' array operations and nothing else. Both functions compose with
 ``jax.grad``, ``jax.vmap``, ``jax.jit`` shardings and ``jax.export``.
 
-Runs of repeated blocks (``kfunc.models.folding``) run as one ``lax.scan`` each, so the
+Runs of repeated blocks (``kfunc.folding``) run as one ``lax.scan`` each, so the
 program's size does not grow with the depth; ``apply_stacked`` takes the weights in the stacked
 layout that training keeps, ``lower``'s ``apply`` takes the model's own layout and stacks them
 inside the trace.
@@ -25,7 +25,7 @@ from kfunc.errors import LayerConfigError
 from kfunc.layers import added_losses
 from kfunc.layers.base import Layer
 from kfunc.layers.weights_api import Variables
-from kfunc.models.folding import BlockFolding
+from kfunc.folding import BlockFolding
 
 
 class Lowered(NamedTuple):
@@ -67,7 +67,7 @@ def apply_stacked(model, folding: BlockFolding, params: dict, state: dict, input
                   key=None, return_masks: bool = False, remat=False):
     """``model.apply`` on weights in ``folding``'s stacked layout: ``(outputs, new_state)``
     (``new_state`` stacked too), plus the output masks with ``return_masks``. ``remat``: recompute
-    each folded block's activations in the backward pass (see ``kfunc.models.folding.remat_policy``)."""
+    each folded block's activations in the backward pass (see ``kfunc.folding.remat_policy``)."""
     folded = folding.folded_variable_ids()
     pairs = [(v, p) for v, p in model.variable_paths() if id(v) not in folded]
     values = [get_path(params if v.trainable else state, p, model) for v, p in pairs]

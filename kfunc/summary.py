@@ -95,4 +95,10 @@ def summary_text(model, *, line_length: int = 98, expand_nested: bool = False, s
         f"Non-trainable params: {total - trainable:,} ({_bytes(total - trainable, itemsize)})",
         "_" * line_length,
     ]
+    folded = model.folded_blocks() if hasattr(model, "folded_blocks") else []
+    for blocks in folded:  # kfunc: how lowering runs the repeated blocks
+        out.append(f"Folded: {len(blocks)} repeated blocks ({', '.join(blocks[0])} ... {', '.join(blocks[-1])}) "
+                   "run as one lax.scan")
+    if folded:
+        out.append("_" * line_length)
     return "\n".join(out)

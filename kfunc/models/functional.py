@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
 from kfunc.graph.build import GraphPlan, build_graph
+from kfunc.graph.fold import find_repeated_blocks
 from kfunc.graph.masks import call_node_with_masks, has_mask
 from kfunc.graph.node import flatten_symbolic
 from kfunc.graph.run import run_graph
@@ -212,7 +213,7 @@ class Model(TrainingAPI, Layer):
     def call_with_masks(self, inputs, *, training=False, key=None, mask=None, folded=None):
         """``(outputs, output_masks)``: ``call``'s outputs and the mask of each (None where an
         output carries none), both in the model's output structure. ``folded``: a
-        ``kfunc.models.folding.FoldedCall`` that runs the repeated blocks as scans (weights in the
+        ``kfunc.folding.FoldedCall`` that runs the repeated blocks as scans (weights in the
         stacked layout; see ``kfunc.lower``)."""
         graph = self._graph()
         values = [
@@ -252,6 +253,13 @@ class Model(TrainingAPI, Layer):
         # The graph checks each input itself (shape, dtype, names), in `call`.
         self._input_leaves(args[0], symbolic=False)
         return self.call(*args, **self._accepted_kwargs(kwargs))
+
+    def folded_blocks(self) -> list[list[list[str]]]:
+        """The runs of structurally identical blocks that ``kfunc.lower`` and training (with
+        ``compile(fold_repeated_blocks=True)``, the default) run as one ``lax.scan`` each: per run,
+        the layer names of each block, e.g. ``[[["layer_normalization", "dense", "add"], ...]]``."""
+        graph = self._graph()
+        return [list(run.block_layer_names()) for run in find_repeated_blocks(graph.plan.nodes, graph.flat_outputs)]
 
     def to_dot(self, show_shapes=False, show_dtype=False, show_layer_names=True, expand_nested=False,
                rankdir="TB", dpi=96) -> str:

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from kfunc.core.variable import bind
+from kfunc.errors import TrainingConfigError
 from kfunc.graph.fold import FoldedRun, find_repeated_blocks
 from kfunc.layers import added_losses
 
@@ -42,13 +43,13 @@ def remat_policy(remat):
         return True, jax.checkpoint_policies.nothing_saveable
     if isinstance(remat, str):
         if remat not in REMAT_POLICIES:
-            raise ValueError(
+            raise TrainingConfigError(
                 f"compile: remat={remat!r} is not a known policy; use True, False or one of {sorted(REMAT_POLICIES)}."
             )
         return True, REMAT_POLICIES[remat]
     if callable(remat):
         return True, remat
-    raise ValueError(f"compile: remat must be a bool, a policy name or a jax.checkpoint_policies function, received {remat!r}.")
+    raise TrainingConfigError(f"compile: remat must be a bool, a policy name or a jax.checkpoint_policies function, received {remat!r}.")
 
 
 class _Unfoldable(Exception):
@@ -132,6 +133,25 @@ class BlockFolding(NamedTuple):
     def unstack_like_params(self, tree, stacked_params: dict):
         """``tree`` with each copy of the stacked-layout ``stacked_params`` unstacked."""
         return self._convert_params_like(tree, set(stacked_params), self.unstack_tree)
+
+    def stacked_rules(self, rules):
+        """A ``WeightRules`` (paths to regularizers and constraints) for the stacked layout: a
+        template weight's rule maps over the stacked axis (its penalty is the sum of the blocks'
+        penalties), the other blocks' entries go (their rules are the template's: same config)."""
+        templates, others = set(), set()
+        for run in self.runs:
+            for names in self._layer_names(run):
+                templates.add(names[0])
+                others.update(names[1:])
+
+        def penalty_over_blocks(regularizer):
+            return lambda stacked: jnp.sum(jax.vmap(lambda w: jnp.sum(jnp.asarray(regularizer(w))))(stacked))
+
+        def adapt(pairs, wrap):
+            return tuple((p, wrap(f) if p[0] in templates else f) for p, f in pairs if p[0] not in others)
+
+        return rules._replace(penalties=adapt(rules.penalties, penalty_over_blocks),
+                              constraints=adapt(rules.constraints, jax.vmap))
 
     def stacked_values(self, run: FoldedRun, params: dict, state: dict) -> list:
         """The stacked value of each template weight of ``run`` (``run.template_layers``' weights in order)."""
