@@ -94,15 +94,16 @@ class BlockFolding(NamedTuple):
         return lines
 
     # ------------------------------------------------------------------ layouts
-    def stack_tree(self, tree: dict) -> dict:
+    def stack_tree(self, tree: dict, combine=_stack) -> dict:
         """A model-layout dict keyed by layer name (params, state, or an optimizer state's copy of
-        params) in the stacked layout; layers absent from ``tree`` stay absent."""
+        params) in the stacked layout; layers absent from ``tree`` stay absent. ``combine(*leaves)``
+        makes one leaf of the blocks' leaves (default: stack them on a new leading axis)."""
         tree = dict(tree)
         for run in self.runs:
             for names in self._layer_names(run):
                 if names[0] not in tree:
                     continue
-                tree[names[0]] = jax.tree_util.tree_map(_stack, *[tree.pop(name) for name in names])
+                tree[names[0]] = jax.tree_util.tree_map(combine, *[tree.pop(name) for name in names])
         return tree
 
     def unstack_tree(self, tree: dict) -> dict:

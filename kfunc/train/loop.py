@@ -124,7 +124,7 @@ class Trainer:
         if any(label == "frozen" for label in jax.tree_util.tree_leaves(labels)):
             folding = self.folding()
             # The optimizer state is kept in the model's layout and stepped in the stacked one.
-            stacked = None if folding is None else folding.stack_tree(labels)
+            stacked = None if folding is None else folding.stack_tree(labels, combine=lambda first, *_: first)
             by_layout = labels if stacked is None else (lambda p: stacked if set(p) == set(stacked) else labels)
             transformation = optax.multi_transform({"trainable": transformation, "frozen": optax.set_to_zero()}, by_layout)
         self._labels, self._transformation = labels, transformation
