@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's kfunc
 
 SYSTEMS = ("kfunc", "kfunc_unfolded", "keras", "hand_unrolled", "hand_scan")
 WIDTH, BATCH, SAMPLES, EPOCHS = 64, 32, 1024, 5
