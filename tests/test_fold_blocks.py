@@ -87,19 +87,11 @@ def test_dropout_draws_a_distinct_key_per_block():
         x = layers.Dropout(0.5)(layers.Activation("linear")(x))
     model = kfunc.Model(inputs, x)
     assert len(model.folded_blocks()) == 1
-    folding = BlockFolding.of(model)
-    seen = []
-
-    def record(value):
-        seen.append(value)
-        return value
-
     # Compare with the unrolled program, which folds the node position into the key.
     ones = np.ones((2, 64), np.float32)
     folded = kfunc.lower(model).apply({}, {}, ones, training=True, key=jax.random.key(0))[0]
     unrolled = kfunc.lower(model, fold_repeated_blocks=False).apply({}, {}, ones, training=True, key=jax.random.key(0))[0]
     np.testing.assert_array_equal(folded, unrolled)
-    assert folding is not None and not seen
     # Three independent masks of rate 0.5 keep about 1/8 of the units (one shared mask: 1/2).
     kept = float(np.mean(np.asarray(folded) != 0))
     assert kept < 0.3
@@ -260,19 +252,13 @@ def test_backup_and_restore_resumes_exactly_with_folding(tmp_path):
 
 def test_summary_names_the_folded_blocks():
     model = residual_model(3)
-    text = model.summary(print_fn=lambda *a, **k: None) or ""
-    import io
-    import contextlib
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        model.summary()
-    assert "Folded: 3 repeated blocks" in (text + buffer.getvalue())
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any(line.startswith("Folded: 3 repeated blocks [layer_normalization, dense, add]") for line in lines)
     model.compile("adam", "mse", fold_repeated_blocks=False)
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        model.summary()
-    assert "Folded" not in buffer.getvalue()
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert not any("Folded" in line for line in lines)
 
 
 def test_unknown_remat_policy_is_refused():
