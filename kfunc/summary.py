@@ -95,4 +95,12 @@ def summary_text(model, *, line_length: int = 98, expand_nested: bool = False, s
         f"Non-trainable params: {total - trainable:,} ({_bytes(total - trainable, itemsize)})",
         "_" * line_length,
     ]
+    trainer = getattr(model, "_trainer", None)
+    folds = hasattr(model, "folded_blocks") and (trainer is None or trainer.fold_repeated_blocks)
+    folded = model.folded_blocks() if folds else []
+    for blocks in folded:  # kfunc: how lowering runs the repeated blocks
+        out.append(f"Folded: {len(blocks)} repeated blocks [{', '.join(blocks[0])}] ... [{', '.join(blocks[-1])}] "
+                   "run as one lax.scan")
+    if folded:
+        out.append("_" * line_length)
     return "\n".join(out)

@@ -23,6 +23,8 @@ def run_graph(
     output_structure,
     call_node: Callable[[int, Node, tuple, dict, dict], tuple],
     input_masks: Sequence | None = None,
+    folded_runs: Sequence = (),
+    call_run: Callable | None = None,
 ):
     """Evaluate ``output_structure`` given values (and optional masks) for ``input_tensors``.
 
@@ -31,14 +33,27 @@ def run_graph(
     tensor computed so far to its mask (or None); it returns ``(result, output_masks)``: the call's
     result (a value or a structure shaped like ``node.output_structure``) and a list of masks
     aligned with ``node.outputs``. Returns ``(outputs, output_masks)`` in ``output_structure``.
+
+    ``folded_runs`` (``kfunc.graph.fold.FoldedRun``) with ``call_run(run, entry_value, entry_mask)``:
+    each run's nodes are computed by one call that returns ``(value, mask)`` of ``run.exit`` (the
+    tensors inside a run are read by no node after it).
     """
     values: dict[SymbolicTensor, object] = dict(zip(input_tensors, input_values, strict=True))
     masks: dict[SymbolicTensor, object] = dict(
         zip(input_tensors, input_masks if input_masks is not None else [None] * len(input_tensors), strict=True)
     )
-    for position, node in enumerate(plan.nodes):
+    runs = {run.start: run for run in folded_runs} if call_run is not None else {}
+    position = 0
+    while position < len(plan.nodes):
+        run = runs.get(position)
+        if run is not None:
+            values[run.exit], masks[run.exit] = call_run(run, values[run.entry], masks[run.entry])
+            position = run.stop
+            continue
+        node = plan.nodes[position]
         args, kwargs = node.substitute(values)
         result, output_masks = call_node(position, node, args, kwargs, masks)
+        position += 1
         leaves = jax.tree_util.tree_leaves(result)
         if len(leaves) != len(node.outputs):
             raise RuntimeError(

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
 from kfunc.graph.build import GraphPlan, build_graph
+from kfunc.graph.fold import find_repeated_blocks
 from kfunc.graph.masks import call_node_with_masks, has_mask
 from kfunc.graph.node import flatten_symbolic
 from kfunc.graph.run import run_graph
@@ -209,9 +210,11 @@ class Model(TrainingAPI, Layer):
         (``(batch, timesteps)`` booleans, in the inputs' structure), as Keras's ``Model.call``."""
         return self.call_with_masks(inputs, training=training, key=key, mask=mask)[0]
 
-    def call_with_masks(self, inputs, *, training=False, key=None, mask=None):
+    def call_with_masks(self, inputs, *, training=False, key=None, mask=None, folded=None):
         """``(outputs, output_masks)``: ``call``'s outputs and the mask of each (None where an
-        output carries none), both in the model's output structure."""
+        output carries none), both in the model's output structure. ``folded``: a
+        ``kfunc.folding.FoldedCall`` that runs the repeated blocks as scans (weights in the
+        stacked layout; see ``kfunc.lower``)."""
         graph = self._graph()
         values = [
             self._check_input_value(i, tensor, value)
@@ -229,8 +232,10 @@ class Model(TrainingAPI, Layer):
                 kwargs["key"] = None if key is None else jax.random.fold_in(key, position)
             return call_node_with_masks(layer, node, args, kwargs, masks)
 
+        call_run = None if folded is None else (lambda run, value, mask: folded.run(run, value, mask, call_node))
         outputs, output_masks = run_graph(
-            graph.plan, graph.flat_inputs, values, graph.output_structure, call_node, input_masks
+            graph.plan, graph.flat_inputs, values, graph.output_structure, call_node, input_masks,
+            folded_runs=() if folded is None else folded.runs, call_run=call_run,
         )
         return _mixed_outputs_in_float32(graph.output_structure, outputs), output_masks
 
@@ -248,6 +253,13 @@ class Model(TrainingAPI, Layer):
         # The graph checks each input itself (shape, dtype, names), in `call`.
         self._input_leaves(args[0], symbolic=False)
         return self.call(*args, **self._accepted_kwargs(kwargs))
+
+    def folded_blocks(self) -> list[list[list[str]]]:
+        """The runs of structurally identical blocks that ``kfunc.lower`` and training (with
+        ``compile(fold_repeated_blocks=True)``, the default) run as one ``lax.scan`` each: per run,
+        the layer names of each block, e.g. ``[[["layer_normalization", "dense", "add"], ...]]``."""
+        graph = self._graph()
+        return [list(run.block_layer_names()) for run in find_repeated_blocks(graph.plan.nodes, graph.flat_outputs)]
 
     def to_dot(self, show_shapes=False, show_dtype=False, show_layer_names=True, expand_nested=False,
                rankdir="TB", dpi=96) -> str:

@@ -29,7 +29,7 @@ class TrainingAPI:
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, *,
-                steps_per_execution="auto", donate_state=None, **kwargs):
+                steps_per_execution="auto", donate_state=None, fold_repeated_blocks=True, remat=False, **kwargs):
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state.
 
@@ -38,6 +38,11 @@ class TrainingAPI:
         otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
         ``None`` (default) decides by measurement: on accelerators always, on CPU only for
         one-step-per-dispatch training of a state under 16 MB.
+        ``fold_repeated_blocks`` (kfunc): train each run of structurally identical blocks (a Python
+        loop of layer calls) as one ``lax.scan`` over their stacked weights, so compile time does not
+        grow with the depth; ``model.folded_blocks()`` lists them. ``remat`` (kfunc): recompute each
+        folded block's activations in the backward pass (``jax.checkpoint``) to save memory: True,
+        or a policy name (``'dots_saveable'``, ...) or a ``jax.checkpoint_policies`` function.
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
@@ -50,7 +55,8 @@ class TrainingAPI:
         if kwargs.get("weighted_metrics"):
             raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
-        self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state))
+        self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state),
+                                fold_repeated_blocks=fold_repeated_blocks, remat=remat)
         self.optimizer = config.optimizer
 
     def _require_compiled(self, what: str) -> Trainer:

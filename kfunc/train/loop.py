@@ -27,6 +27,7 @@ from kfunc.errors import NonFiniteLossError
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.core.tree_paths import tree_from_paths
 from kfunc.layers.weights_api import Variables
+from kfunc.folding import BlockFolding, remat_policy
 from kfunc.train import metrics as metrics_lib
 from kfunc.train.backup import BackupAndRestore, ResumePoint
 from kfunc.train.callbacks import CallbackList, History
@@ -69,8 +70,15 @@ class _Compiled(NamedTuple):
 class Trainer:
     """The training state of a compiled model and its compiled functions."""
 
-    def __init__(self, model, config, *, donate: bool | None = None):
+    def __init__(self, model, config, *, donate: bool | None = None, fold_repeated_blocks: bool = True,
+                 remat=False):
         self.model = model
+        # Runs of repeated blocks train as scans over stacked weights: the stacked layout exists
+        # only in the training state (stacked when it is created, unstacked on write-back).
+        self.fold_repeated_blocks = bool(fold_repeated_blocks)
+        remat_policy(remat)  # refuses an unknown policy at compile time
+        self.remat = remat
+        self._folding_cache = None
         self.config = config
         self.optimizer = config.optimizer
         self.opt_state = None
@@ -100,13 +108,27 @@ class Trainer:
         pairs = [(p, "trainable" if id(v) in trainable else "frozen") for v, p in self.model.variable_paths() if v.trainable]
         return tree_from_paths(pairs)
 
+    def folding(self) -> BlockFolding | None:
+        """The model's runs of repeated blocks, when training folds them (not under a distribution,
+        whose layouts name the unstacked weights)."""
+        if not self.fold_repeated_blocks or distribution_lib.distribution() is not None:
+            return None
+        plan = self.model._graph().plan if hasattr(self.model, "_graph") else None
+        if self._folding_cache is None or self._folding_cache[0] is not plan:
+            self._folding_cache = (plan, BlockFolding.of(self.model))
+        return self._folding_cache[1]
+
     def _prepare_optimizer(self, params) -> None:
         labels = self._trainable_labels()
         if labels == self._labels and self.opt_state is not None:
             return
         transformation = transformation_of(self.optimizer)
         if any(label == "frozen" for label in jax.tree_util.tree_leaves(labels)):
-            transformation = optax.multi_transform({"trainable": transformation, "frozen": optax.set_to_zero()}, labels)
+            folding = self.folding()
+            # The optimizer state is kept in the model's layout and stepped in the stacked one.
+            stacked = None if folding is None else folding.stack_tree(labels, combine=lambda first, *_: first)
+            by_layout = labels if stacked is None else (lambda p: stacked if set(p) == set(stacked) else labels)
+            transformation = optax.multi_transform({"trainable": transformation, "frozen": optax.set_to_zero()}, by_layout)
         self._labels, self._transformation = labels, transformation
         self.opt_state = jax.jit(transformation.init)(params)
         self._compiled = {}
@@ -147,12 +169,12 @@ class Trainer:
             self.donate_one_step = size <= ONE_STEP_DONATION_BYTES
 
     def _functions(self, label_shapes: list, *, guard_nan: bool, placement=None):
-        key = (tuple(label_shapes), guard_nan, placement and placement.distribution)
+        key = (tuple(label_shapes), guard_nan, placement and placement.distribution, id(self.folding()))
         if key not in self._compiled:
             self._decide_one_step_donation()
             metrics = self._metrics_for(label_shapes)
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan,
-                                  placement=placement)
+                                  placement=placement, folding=self.folding(), remat=self.remat)
             self._compiled[key] = _Compiled(
                 builder,
                 jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
@@ -277,7 +299,7 @@ class Trainer:
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 if backup is not None and backup.every_steps is None:
-                    backup.save(ResumePoint(train, epoch + 1, 0, train_source.seed, None))
+                    backup.save(ResumePoint(self._model_layout(train), epoch + 1, 0, train_source.seed, None))
                 if halted:
                     if verbose:
                         print(f"Epoch {epoch + 1}: non-finite loss, gradient or update; training stopped before "
@@ -332,7 +354,7 @@ class Trainer:
                 if guard_nan and bool(carry.halted):
                     return carry, done
                 if backup is not None and planner.at_stop(run_step + done - first):
-                    backup.save(ResumePoint(carry.train, epoch, done, source.seed, carry.metrics))
+                    backup.save(ResumePoint(self._model_layout(carry.train), epoch, done, source.seed, carry.metrics))
         return carry, done
 
     def _one_step_per_dispatch(self, functions: _Compiled, carry, block: sources.WholeBatches):
@@ -370,7 +392,7 @@ class Trainer:
 
         point = point._replace(train=jax.tree_util.tree_map(free, point.train),
                                metrics=jax.tree_util.tree_map(free, point.metrics))
-        self._write_back(point.train)
+        self._store(point.train)
         self.dropout_key = point.train.key
         return point
 
@@ -380,6 +402,10 @@ class Trainer:
         the rollback snapshot must keep theirs."""
         params, state = self.model.get_variables()
         train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
+        folding = self.folding()
+        if folding is not None:
+            train = train._replace(params=folding.stack_tree(params), state=folding.stack_tree(state),
+                                   opt_state=folding.stack_like_params(self.opt_state, params))
         return jax.tree_util.tree_map(jnp.copy, train) if self.donate_fused or self.donate_one_step else train
 
     def sync_live_state(self) -> None:
@@ -390,8 +416,20 @@ class Trainer:
             donated = self.donate_fused or self.donate_one_step
             self._write_back(jax.tree_util.tree_map(jnp.copy, live) if donated else live)
 
+    def _model_layout(self, train: TrainState) -> TrainState:
+        """``train`` in the model's own layout (what backups, the model and the trainer keep)."""
+        folding = self.folding()
+        if folding is None:
+            return train
+        return train._replace(params=folding.unstack_tree(train.params), state=folding.unstack_tree(train.state),
+                              opt_state=folding.unstack_like_params(train.opt_state, train.params))
+
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
+        self._store(self._model_layout(train))
+
+    def _store(self, train: TrainState) -> None:
+        """Set the model's weights and the trainer's state from ``train`` in the model's layout."""
         self.model.set_variables(Variables(train.params, train.state))
         self.opt_state, self.step = train.opt_state, train.step
 
@@ -449,6 +487,9 @@ class Trainer:
             if self._transformation is None:
                 self._prepare_optimizer(params)
             functions = self._functions(label_shapes, guard_nan=False, placement=placement)
+            folding = self.folding()
+            if folding is not None:
+                params, state = folding.stack_tree(params), folding.stack_tree(state)
             callback_list = None
             if callbacks:
                 total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else steps

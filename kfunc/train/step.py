@@ -26,6 +26,7 @@ from jax import lax
 
 from kfunc.data.fit_data import check_target
 from kfunc.layers import added_losses
+from kfunc.lower import apply_stacked
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
 from kfunc.train.metrics import Mean
@@ -117,7 +118,8 @@ class StepBuilder:
     ``labels``: params-shaped tree of ``'trainable'``/``'frozen'``, or None if all are trainable.
     """
 
-    def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool, placement=None):
+    def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool, placement=None,
+                 folding=None, remat=False):
         self.model = model
         self.placement = placement  # a distribution's DataPlacement, or None on one device
         self.config = config
@@ -127,7 +129,10 @@ class StepBuilder:
         self.names = [o.name for o in config.outputs]
         self.multi = len(self.names) > 1
         self.tracker = Mean("loss")
-        self.rules = WeightRules.of(model)  # weight regularizers and constraints
+        # With ``folding`` (a BlockFolding), params and state arrive in its stacked layout.
+        self.folding, self.remat = folding, remat
+        rules = WeightRules.of(model)  # weight regularizers and constraints
+        self.rules = rules if folding is None else folding.stacked_rules(rules)
 
     # -------------------------------------------------------------- metric bookkeeping
     def init_metrics(self) -> dict:
@@ -166,9 +171,14 @@ class StepBuilder:
         """Total loss and, as aux, per-output losses, outputs and new state."""
         # Losses the layers add (add_loss, activity regularizers) are collected while apply traces.
         with added_losses.collecting() as added:
-            outputs, new_state, masks = self.model.apply(
-                params, state, batch.inputs, training=training, key=key, return_masks=True
-            )
+            if self.folding is None:
+                outputs, new_state, masks = self.model.apply(
+                    params, state, batch.inputs, training=training, key=key, return_masks=True
+                )
+            else:
+                outputs, new_state, masks = apply_stacked(self.model, self.folding, params, state, batch.inputs,
+                                                          training=training, key=key, return_masks=True,
+                                                          remat=self.remat)
         masks = flatten_outputs(masks, self.names)
         # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
         outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
