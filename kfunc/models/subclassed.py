@@ -247,6 +247,11 @@ class SubclassedModel(Model):
             dtypes = None if dtypes is None else _map_leaves(np.dtype, dtypes, leaf=lambda v: isinstance(v, str))
             self._build_from(shapes, dtypes=dtypes)
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """``cls(**config)``: the model ``get_config()`` describes, unbuilt (Keras 3's default)."""
+        return cls(**config)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
