@@ -44,8 +44,30 @@ def _connections(node) -> list[str]:
 def _output_shape(layer, nodes) -> str:
     if layer.is_input_layer:
         return _shape_text(layer.output.shape)
+    if not nodes:  # a layer a subclassed model calls in Python: its shape from the shape it was built for
+        return _shape_from_build(layer)
     shapes = [_shape_text(layer.get_output_shape_at(n.index)) for n in nodes]
     return shapes[0] if len(set(shapes)) == 1 else "multiple"
+
+
+def _shape_from_build(layer) -> str:
+    """The output shape for the input shape ``layer`` was built with (``?`` when it is not built
+    or the shape cannot be computed, as Keras 3 shows it)."""
+    shape = layer.__dict__.get("_build_input_shape")
+    if shape is None:
+        return "?"
+
+    def known(structure):
+        if isinstance(structure, dict):
+            return {k: known(v) for k, v in structure.items()}
+        if isinstance(structure, (list, tuple)) and structure and isinstance(structure[0], (list, tuple, dict)):
+            return [known(s) for s in structure]
+        return tuple(d if isinstance(d, (int, np.integer)) else None for d in structure)
+
+    try:
+        return _shape_text(layer.compute_output_shape((None,) + known(shape)[1:] if isinstance(shape, tuple) else known(shape)))
+    except Exception:  # noqa: BLE001 - a display detail: an unknown shape is shown as Keras shows it
+        return "?"
 
 
 def _is_model(layer) -> bool:
@@ -56,7 +78,7 @@ def _is_model(layer) -> bool:
 def summary_rows(model, *, expand_nested: bool = False, depth: int = 0) -> list[tuple[str, str, str, list[str]]]:
     """``(name (type), output shape, params, connected-to lines)`` for each row."""
     rows = []
-    functional = hasattr(model, "_graph")
+    functional = hasattr(model, "_graph") and getattr(model, "_graph_network", True)
     nodes_by_layer = _model_nodes(model) if functional else {}
     for layer in model.layers:
         nodes = nodes_by_layer.get(id(layer), [])
@@ -71,7 +93,10 @@ def summary_rows(model, *, expand_nested: bool = False, depth: int = 0) -> list[
 
 def summary_text(model, *, line_length: int = 98, expand_nested: bool = False, show_trainable: bool = False) -> str:
     rows = summary_rows(model, expand_nested=expand_nested)
-    with_connections = not isinstance(model, registry.builtins("layer")["Sequential"])
+    # Sequential and subclassed models are a sequence of layers (Keras 3 shows no connections).
+    with_connections = not isinstance(model, registry.builtins("layer")["Sequential"]) and getattr(
+        model, "_graph_network", True
+    )
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if with_connections else [])
     fractions = [0.33, 0.22, 0.12, 0.33] if with_connections else [0.45, 0.35, 0.2]
     widths = [max(12, int(line_length * f)) for f in fractions]

@@ -27,6 +27,8 @@ def embeddings_fed_by_inputs(model) -> list[list]:
     directly, or through the inputs of a nested model."""
     inputs = list(model.inputs)
     found: list[list] = [[] for _ in inputs]
+    if not getattr(model, "_graph_network", True):
+        return found  # a subclassed model computes in Python: which input feeds which layer is unknown
     position_of = {id(tensor): i for i, tensor in enumerate(inputs)}
     for node in model._graph().plan.nodes:
         fed = [position_of[id(t)] for t in node.inputs if id(t) in position_of]

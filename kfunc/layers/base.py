@@ -12,7 +12,9 @@ arguments only and composes with ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import zlib
 from typing import Any
 
 import jax
@@ -31,6 +33,7 @@ from kfunc.graph.node import Node, flatten_symbolic
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers import added_losses
 from kfunc.core.autocast import autocast
+from kfunc.core.call_context import enclosing_training, training_scope
 from kfunc.layers.node_api import NodeAccess
 from kfunc.core.tree_paths import get_path
 from kfunc.core.variable import Variable, bind
@@ -126,8 +129,10 @@ class Layer(NodeAccess, WeightsAPI):
         if isinstance(value, Variable) and "_own_variables" in self.__dict__:
             self._track_variable(value)
         if slots is not None and not name.startswith("_"):
+            # A layer, or a list / tuple / dict holding layers at any depth (Keras 3 tracks these);
+            # an empty list or dict too, since layers are often appended to it afterwards.
             if isinstance(value, Layer) or (
-                isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value)
+                isinstance(value, (list, tuple, dict)) and (not value or layers_in(value))
             ):
                 slots[name] = value
             else:
@@ -136,10 +141,14 @@ class Layer(NodeAccess, WeightsAPI):
 
     @property
     def sublayers(self) -> list[Layer]:
-        """Layers held as attributes (e.g. ``TimeDistributed.layer``), in assignment order."""
-        found = []
+        """Layers held as attributes (e.g. ``TimeDistributed.layer``, or in lists and dicts held
+        as attributes), in assignment order, each once."""
+        found, seen = [], set()
         for value in self._sublayer_slots.values():
-            found.extend(value if isinstance(value, (list, tuple)) else [value])
+            for layer in layers_in(value):
+                if id(layer) not in seen:
+                    seen.add(id(layer))
+                    found.append(layer)
         return found
 
     # ------------------------------------------------------------------ added losses
@@ -174,12 +183,36 @@ class Layer(NodeAccess, WeightsAPI):
         return (outputs, new_state, masks) if return_masks else (outputs, new_state)
 
     # ------------------------------------------------------------------ building
+    # Whether a ``build`` defined by a subclass marks the layer built when it returns (Keras 3:
+    # ``layer.build(shape)`` called directly builds the layer once; its first call does not
+    # build it again). Models that track being built themselves turn it off.
+    _build_marks_built = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and cls._build_marks_built and not getattr(build, "_marks_built", False):
+            cls.build = _marking_built(build)
+
     def build(self, input_shape) -> None:
-        """Declare weights for inputs of ``input_shape`` (a tuple, or a list of tuples)."""
+        """Declare weights for inputs of ``input_shape`` (a tuple, or a list of tuples); marks the
+        layer built."""
+        self.__dict__.setdefault("_build_input_shape", input_shape)
+        self.built = True
 
     def _build_from(self, input_shape, other_shapes: dict | None = None) -> None:
         self.build(input_shape, **(other_shapes or {}))
         self.built = True
+
+    def compute_output_shape(self, input_shape):
+        """The output shape (a tuple with ``None`` for unknown sizes, or a structure of them) for
+        inputs of ``input_shape`` (``(batch, ...)``, or a list / dict of such shapes), found by
+        tracing ``call`` as the symbolic call does; builds the layer first if needed."""
+        inputs = _map_shapes(lambda shape: SymbolicTensor(shape, self.compute_dtype, "shape", None, 0, 0), input_shape)
+        if not self.built:
+            self._build_from(_map_shapes(tuple, input_shape))
+        structs = self._output_structs((inputs,), {})
+        return jax.tree_util.tree_map(lambda s: tuple(s.shape), structs)
 
     def _other_build_shapes(self, args: tuple, kwargs: dict) -> dict:
         """Shapes for ``build``'s parameters after the first that are named ``<argument>_shape``
@@ -291,7 +324,7 @@ class Layer(NodeAccess, WeightsAPI):
         if not self.built:
             self._build_from(shapes, self._other_build_shapes(args, kwargs))
         self.check_input_shapes(shapes, self._dtypes_of(inputs))
-        structs = infer_outputs(self, args, kwargs, self._abstract_call, self.weights)
+        structs = self._output_structs(args, kwargs)
         node_index = len(self._inbound_nodes)
         leaves, treedef = jax.tree_util.tree_flatten(structs)
         outputs = tuple(
@@ -309,6 +342,21 @@ class Layer(NodeAccess, WeightsAPI):
         )
         self._inbound_nodes.append(node)
         return node.output_structure
+
+    def _output_structs(self, args: tuple, kwargs: dict):
+        """The ``(shape, dtype)`` structure a call on the symbolic ``args`` returns: from the
+        layer's own ``compute_output_spec`` or ``compute_output_shape`` when it defines one (as
+        Keras 3 uses them instead of tracing), else by tracing ``call`` (``infer_outputs``)."""
+        cls = type(self)
+        if getattr(cls, "compute_output_spec", None) is not None:
+            specs = self.compute_output_spec(*args, **kwargs)
+            return jax.tree_util.tree_map(
+                lambda spec: _Spec(tuple(spec.shape), jnp.dtype(spec.dtype)), specs, is_leaf=_has_shape_and_dtype
+            )
+        if cls.compute_output_shape is not Layer.compute_output_shape:
+            shapes = self.compute_output_shape(self._shapes_of(args[0], batch_none=False))
+            return _map_shape_structure(lambda shape: _Spec(shape, self.compute_dtype), shapes)
+        return infer_outputs(self, args, kwargs, self._abstract_call, self.weights)
 
     def _abstract_call(self, variable_values, args: tuple, kwargs: dict):
         """The array call with ``self.weights`` bound to ``variable_values``, for shape inference;
@@ -331,13 +379,28 @@ class Layer(NodeAccess, WeightsAPI):
         # Under a mixed policy the weights read in the compute dtype while `call` runs; otherwise
         # as stored, also when an enclosing mixed layer's scope is open.
         policy = self._dtype_policy
+        kwargs = self._with_enclosing_call(kwargs)
         # The call's key (if any) is where kfunc.random draws through a SeedGenerator come from.
         with autocast(jnp.dtype(policy.compute_dtype) if policy.is_mixed else None), \
-                seeding.call_key_scope(kwargs.get("key")):
+                seeding.call_key_scope(kwargs.get("key")), training_scope(kwargs.get("training")):
             outputs = self.call(inputs, *args[1:], **self._accepted_kwargs(kwargs))
         if self.activity_regularizer is not None:
             added_losses.add_activity_loss(self, outputs)
         return outputs
+
+    def _with_enclosing_call(self, kwargs: dict) -> dict:
+        """``kwargs`` with what a layer called inside another layer's ``call`` inherits, as in
+        Keras 3: the enclosing ``training`` flag when none is given, and a key of its own drawn
+        from the enclosing call's key (folded with this layer's name and its draw count) when it
+        draws random numbers and was given none."""
+        if kwargs.get("training") is None and enclosing_training() is not None:
+            kwargs = dict(kwargs, training=enclosing_training())
+        if kwargs.get("key") is None and self.uses_key:
+            scope = seeding.current_call_key()
+            if scope is not None:
+                own = jax.random.fold_in(scope.key, zlib.crc32(self.name.encode()) & 0x7FFFFFFF)
+                kwargs = dict(kwargs, key=jax.random.fold_in(own, scope.next_draw(self)))
+        return kwargs
 
     def _autocast_one(self, x):
         """A floating input cast to the compute dtype; any other input unchanged."""
@@ -374,6 +437,63 @@ class Layer(NodeAccess, WeightsAPI):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def layers_in(value) -> list:
+    """The layers in ``value``: itself if a layer, else those inside a list, tuple or dict (at
+    any depth, in order)."""
+    if isinstance(value, Layer):
+        return [value]
+    found = []
+    if isinstance(value, (list, tuple, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            found.extend(layers_in(item))
+    return found
+
+
+def _marking_built(build):
+    """``build`` that marks the layer built and remembers its input shape when it returns."""
+
+    @functools.wraps(build)
+    def build_and_mark(self, *args, **kwargs):
+        build(self, *args, **kwargs)
+        if args:
+            self.__dict__.setdefault("_build_input_shape", args[0])
+        self.built = True
+
+    build_and_mark._marks_built = True
+    return build_and_mark
+
+
+class _Spec:
+    """``(shape, dtype)`` of an output, ``None`` for unknown sizes; a pytree leaf."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+
+def _has_shape_and_dtype(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
+
+
+def _map_shape_structure(fn, shapes):
+    """``fn`` on each shape (a tuple of ints and ``None``) of a structure of shapes."""
+    return jax.tree_util.tree_map(lambda s: fn(tuple(s)), shapes, is_leaf=_is_shape)
+
+
+def _map_shapes(fn, shapes):
+    """``fn`` on each shape of a shape, a list / tuple of shapes or a dict of shapes."""
+    if isinstance(shapes, dict):
+        return {k: _map_shapes(fn, v) for k, v in shapes.items()}
+    if _is_shape(shapes):
+        return fn(tuple(shapes))
+    return [_map_shapes(fn, s) for s in shapes]
 
 
 def _map_inputs(fn, inputs):

@@ -2,6 +2,7 @@
 
 from kfunc.models.functional import Model
 from kfunc.models.sequential import Sequential
+from kfunc.models.subclassed import SubclassedModel
 from kfunc.registry import add_builtins as _add_builtins
 from kfunc.saving.model_loading import load_model
 

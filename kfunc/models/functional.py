@@ -71,12 +71,24 @@ class _Graph(NamedTuple):
 class Model(TrainingAPI, Layer):
     """``Model(inputs, outputs)``: single tensors, lists, or (for inputs) dicts of named tensors."""
 
+    _build_marks_built = False  # a graph model is built by its graph (Sequential: by its input)
+    # The base of subclassed models (``kfunc.models.subclassed`` sets it): a subclass of Model that
+    # defines ``call`` computes with it, as Keras 3's Model subclasses do, and gets this base.
+    _subclassed_base = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        base = Model._subclassed_base
+        if base is not None and cls.call is not Model.call and not issubclass(cls, base):
+            base.adopt(cls)
+
     def __init__(self, inputs=None, outputs=None, *, name=None, trainable=True, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
         if inputs is None or outputs is None:
             raise GraphError(
-                f"Model '{self.name}' needs inputs and outputs: Model(inputs=Input(...), outputs=...). "
-                "For a stack of layers without an explicit input, use Sequential."
+                f"Model '{self.name}' ({type(self).__name__}) needs inputs and outputs: Model(inputs=Input(...), "
+                "outputs=...). For a stack of layers without an explicit input, use Sequential; for a model "
+                "that computes in Python, subclass Model and define call(inputs, training=False)."
             )
         self._set_graph(inputs, outputs)
 

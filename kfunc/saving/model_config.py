@@ -24,8 +24,10 @@ over the references, so a reference to a missing node or a cycle is an error, ne
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict, deque
 
+from kfunc.layers.base import Layer
 from kfunc.saving import registry
 from kfunc.saving.config_values import TAG, Decoder, Encoder, construct
 from kfunc.saving.errors import ModelFileError, SavingError
@@ -57,13 +59,17 @@ class ModelSerializer:
                 "nested models, or wrapped and also used directly); a model file cannot express that sharing."
             )
         self._seen.add(id(layer))
+        where = f"Layer '{layer.name}' ({type(layer).__name__})"
         if isinstance(layer, Sequential):
             config = self._sequential_config(layer)
-        elif isinstance(layer, Model):
+        elif isinstance(layer, Model) and getattr(layer, "_graph_network", True):
             config = self._functional_config(layer)
         else:
-            config = self.encoder.value(layer.get_config(), f"Layer '{layer.name}' ({type(layer).__name__})")
-        return {"class_name": self.class_name(layer), "config": config}
+            config = self.encoder.value(complete_config(layer), where)
+        spec = {"class_name": self.class_name(layer), "config": config, "name": layer.name}
+        if not getattr(layer, "_graph_network", True):  # a subclassed model: built from its input shapes
+            spec["build_config"] = self.encoder.value(layer.get_build_config(), where)
+        return spec
 
     def _sequential_config(self, model) -> dict:
         input_layer = None if model._input_tensor is None else model._input_tensor.layer
@@ -126,6 +132,38 @@ class ModelSerializer:
         }
 
 
+def complete_config(layer) -> dict:
+    """``layer.get_config()`` with the base layer settings (name, trainable, dtype ...) its
+    ``__init__`` accepts added where the layer's own ``get_config`` left them out (Keras 3 loads
+    such layers too). A config that still lacks a required ``__init__`` argument could never be
+    loaded, so saving refuses it."""
+    config = dict(layer.get_config())
+    cls = type(layer)
+    accepted, takes_any, required = _init_parameters(cls)
+    for key, value in Layer.get_config(layer).items():
+        if key not in config and (takes_any or key in accepted):
+            config[key] = value
+    uses_default_from_config = getattr(cls.from_config, "__func__", None) is Layer.from_config.__func__
+    missing = [name for name in required if name not in config]
+    if uses_default_from_config and missing:
+        raise SavingError(
+            f"Layer '{layer.name}' ({cls.__name__}) cannot be saved: its get_config() returns {sorted(config)}, "
+            f"without the __init__ argument(s) {missing}, so the saved file could not be loaded; return them "
+            "from get_config (e.g. config = super().get_config(); config.update(...))."
+        )
+    return config
+
+
+def _init_parameters(cls) -> tuple[set, bool, list]:
+    """``(keyword names, takes **kwargs, required names)`` of ``cls.__init__``."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = {p.name for p in parameters if p.kind in kinds}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    required = [p.name for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty]
+    return accepted, takes_any, required
+
+
 def model_spec(model) -> dict:
     """The JSON-able spec of ``model`` (functional or Sequential, nested to any depth)."""
     return ModelSerializer().layer_spec(model)
@@ -158,9 +196,21 @@ class ModelBuilder:
         cls = self.resolver.layer_class(class_name, context=context)
         if issubclass(cls, Sequential):
             return self._sequential(cls, config, context, depth)
-        if issubclass(cls, Model):
+        if issubclass(cls, Model) and getattr(cls, "_graph_network", True):
             return self._functional(cls, config, context, depth)
-        return construct(cls, self.decoder.value(config, context, None, depth), context)
+        layer = construct(cls, self.decoder.value(config, context, None, depth), context)
+        name = spec.get("name")
+        if isinstance(name, str) and name and layer.name != name and not layer.weights:
+            layer.name = name  # a get_config without the name: the file's layer references use it
+        if spec.get("build_config") is not None:
+            try:
+                layer.build_from_config(self.decoder.value(spec["build_config"], context, None, depth))
+            except Exception as error:
+                raise ModelFileError(
+                    f"{context}: the model cannot be built from its saved input shapes ({type(error).__name__}: "
+                    f"{str(error)[:300]})."
+                ) from error
+        return layer
 
     def _sequential(self, cls, config: dict, context: str, depth: int):
         layers = config.get("layers")

@@ -153,6 +153,10 @@ def _check_weight_entries(entries, path: str) -> dict[str, tuple]:
 def _set_weights(model, entries: dict, archive, path: str) -> None:
     """Read every weight, check it against the rebuilt model, then set them all."""
     variables = dict(_weight_entries(model))
+    if not getattr(model, "_graph_network", True) and len(variables) == len(entries):
+        # A subclassed model makes its layers anew in __init__ (new automatic names): its weights
+        # pair with the file's in order, which the same architecture keeps; shapes are checked below.
+        variables = dict(zip(entries, variables.values(), strict=True))
     missing = [p for p in variables if p not in entries]
     unexpected = [p for p in entries if p not in variables]
     if missing or unexpected:

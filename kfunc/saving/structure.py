@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kfunc.errors import WeightsError, describe_layer
+from kfunc.layers.base import layers_in
 from kfunc.saving.registry import model_classes
 from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch
 
@@ -88,6 +89,9 @@ def structural_weights(model) -> list[StructuralWeight]:
 
 def _walk_model(model, prefix: str, found: list, visited: set) -> None:
     visited.add(id(model))
+    for index, variable in enumerate(_own_weights(model)):  # a subclassed model's own add_weight
+        visited.add(id(variable))
+        found.append(StructuralWeight(f"{prefix}vars/{index}", variable, model))
     _walk_list(model.layers, f"{prefix}layers/", found, visited, owner=None)
 
 
@@ -119,8 +123,8 @@ def _walk_layer(layer, prefix: str, found: list, visited: set, owner) -> None:
         return bool(_own_weights(held)) and all(id(v) in visited for v in _own_weights(held))
     for attribute in sorted(layer._sublayer_slots):
         held = layer._sublayer_slots[attribute]
-        if isinstance(held, (list, tuple)):
-            _walk_list(held, f"{prefix}{attribute}/", found, visited, owner)
+        if isinstance(held, (list, tuple, dict)):  # layers in a list or dict, at any depth, in order
+            _walk_list(layers_in(held), f"{prefix}{attribute}/", found, visited, owner)
         elif not listed(held):
             _walk_layer(held, f"{prefix}{attribute}/", found, visited, owner)
 
