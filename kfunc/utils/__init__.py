@@ -2,6 +2,16 @@
 
 from kfunc.backend import clear_session, is_keras_tensor, standardize_dtype
 from kfunc.plotting import model_to_dot, plot_model
+from kfunc.saving import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 from kfunc.utils.dataset_split import split_dataset
 from kfunc.utils.numerical import normalize, to_categorical
 from kfunc.utils.py_dataset import PyDataset, Sequence
@@ -9,14 +19,22 @@ from kfunc.utils.seeds import set_random_seed
 from kfunc.utils.sequences import pad_sequences
 
 __all__ = [
+    "CustomObjectScope",
     "PyDataset",
     "Sequence",
     "clear_session",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
     "is_keras_tensor",
     "model_to_dot",
     "normalize",
     "pad_sequences",
     "plot_model",
+    "register_keras_serializable",
+    "serialize_keras_object",
     "set_random_seed",
     "split_dataset",
     "standardize_dtype",
