@@ -62,6 +62,12 @@ class KerasFileError(ModelFileError):
     a class or function outside Keras that is not registered, an option kfunc lacks) or cannot read."""
 
 
+class ConfigError(ModelFileError):
+    """A config given to ``Model.from_config``, ``model_from_json``, ``layers.deserialize`` or
+    ``deserialize_keras_object`` describes something kfunc refuses to build (a class or function
+    that is neither built in nor registered, a ``Lambda``'s bytecode, a malformed graph)."""
+
+
 class SavingError(KfuncError, ValueError):
     """A model cannot be saved: it holds an object that cannot be named in a file (a ``lambda``
     that is not registered, an array among call arguments, a weight path that is not a safe name)."""

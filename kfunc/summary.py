@@ -78,14 +78,17 @@ def _is_model(layer) -> bool:
 def summary_rows(model, *, expand_nested: bool = False, depth: int = 0) -> list[tuple[str, str, str, list[str]]]:
     """``(name (type), output shape, params, connected-to lines)`` for each row."""
     rows = []
-    functional = hasattr(model, "_graph") and getattr(model, "_graph_network", True)
+    # A Sequential that has not met its input yet (Keras 3 shows its layers as unbuilt).
+    built = model.built
+    functional = hasattr(model, "_graph") and getattr(model, "_graph_network", True) and built
     nodes_by_layer = _model_nodes(model) if functional else {}
     for layer in model.layers:
         nodes = nodes_by_layer.get(id(layer), [])
         connected = [line for node in nodes for line in _connections(node)] if nodes else ["-"]
         indent = "  " * depth
-        rows.append((f"{indent}{layer.name} ({type(layer).__name__})", _output_shape(layer, nodes),
-                     f"{layer.count_params():,}", connected))
+        shape = _output_shape(layer, nodes) if built else "?"
+        params = f"{layer.count_params():,}" if built or layer.built else "0 (unbuilt)"
+        rows.append((f"{indent}{layer.name} ({type(layer).__name__})", shape, params, connected))
         if expand_nested and _is_model(layer):
             rows.extend(summary_rows(layer, expand_nested=True, depth=depth + 1))
     return rows

@@ -109,6 +109,7 @@ AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePoo
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalAvgPool3D = GlobalAveragePooling3D
+from kfunc.layers.serialization import deserialize, serialize
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 

@@ -287,5 +287,27 @@ class Model(TrainingAPI, Layer):
 
         return export(self, path, example_inputs=example_inputs, params=params, platforms=platforms)
 
+    # ------------------------------------------------------------------ configs
+    def get_config(self) -> dict:
+        """The whole graph in Keras 3's format: ``name``, ``trainable``, ``layers`` (each layer's
+        config and its ``inbound_nodes``), ``input_layers`` and ``output_layers``."""
+        from kfunc.saving.keras_format import model_config
+
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``config`` describes (from kfunc's or Keras 3's ``get_config``), with new
+        weights; classes resolve only through kfunc, the registry and ``custom_objects``."""
+        from kfunc.saving.serialization import model_from_config
+
+        return model_from_config(cls, config, custom_objects)
+
+    def to_json(self, **kwargs) -> str:
+        """The model's config as JSON text (``kwargs`` go to ``json.dumps``); see ``models.model_from_json``."""
+        from kfunc.saving.serialization import model_to_json
+
+        return model_to_json(self, **kwargs)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, inputs={self.input_names}, outputs={self.output_names}>"

@@ -1,7 +1,9 @@
 """Sequential: a Model built by stacking single-input, single-output layers with ``add``.
 
 The input comes from ``input_shape=`` on the first layer, an ``Input(...)`` tensor or
-``InputLayer`` added first, or, failing those, from the first data or tensor the model meets.
+``InputLayer`` added first, or, failing those, from the first data or tensor the model meets
+(as in Keras 3): ``compile`` works before that; ``fit`` / ``evaluate`` / ``predict``, a call on
+arrays or on symbolic tensors, and ``build(input_shape)`` build the model.
 """
 
 from __future__ import annotations
@@ -117,6 +119,20 @@ class Sequential(Model):
     def _build_from(self, input_shape, other_shapes: dict | None = None) -> None:
         self.build(input_shape)
 
+    # A call builds an unbuilt model from its input first (with the input's dtype, so integer ids
+    # reach an Embedding as integers).
+    def _call_symbolic(self, args: tuple, kwargs: dict):
+        self._build_from_data(args[0])
+        return super()._call_symbolic(args, kwargs)
+
+    def _call_arrays(self, args, kwargs):
+        self._build_from_data(args[0])
+        return super()._call_arrays(args, kwargs)
+
+    def _masked_call(self, args, kwargs, previous_mask):
+        self._build_from_data(args[0])
+        return super()._masked_call(args, kwargs, previous_mask)
+
     def _build_from_data(self, x) -> None:
         if self._input_tensor is not None:
             return
@@ -130,6 +146,13 @@ class Sequential(Model):
     def layers(self) -> list[Layer]:
         """The added layers, without the input layer (as in Keras)."""
         return list(self._stack)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The last layer's name (known before the model is built, so ``compile`` can pair losses)."""
+        if not self._stack:
+            raise GraphError(f"Sequential '{self.name}' has no layers; add some with .add(layer).")
+        return [self._stack[-1].name]
 
     @property
     def sublayers(self) -> list[Layer]:

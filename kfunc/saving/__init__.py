@@ -2,6 +2,7 @@
 atomically; the registry through which a file names classes and functions."""
 
 from kfunc.saving.errors import (
+    ConfigError,
     KerasFileError,
     ModelFileError,
     RegistrationError,
@@ -12,9 +13,22 @@ from kfunc.saving.errors import (
 )
 from kfunc.saving.model_file import save_model
 from kfunc.saving.model_loading import load_model
-from kfunc.saving.registry import register, registered_name
+from kfunc.saving.registry import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register,
+    register_keras_serializable,
+    registered_name,
+    registered_object,
+)
+from kfunc.saving.serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = [
+    "ConfigError",
+    "CustomObjectScope",
     "KerasFileError",
     "ModelFileError",
     "RegistrationError",
@@ -22,8 +36,16 @@ __all__ = [
     "SavingError",
     "UnknownObjectError",
     "WeightsFileError",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
     "load_model",
     "register",
+    "register_keras_serializable",
     "registered_name",
+    "registered_object",
     "save_model",
+    "serialize_keras_object",
 ]

@@ -8,4 +8,4 @@ config naming a class or function that is not registered. Code catching that fam
 
 from __future__ import annotations
 
-from kfunc.errors import SavedFileError, WeightsFileError, ModelFileError, UnknownObjectError, SavingError, RegistrationError, KerasFileError  # noqa: F401 (re-exported)
+from kfunc.errors import SavedFileError, WeightsFileError, ModelFileError, UnknownObjectError, SavingError, RegistrationError, KerasFileError, ConfigError  # noqa: F401 (re-exported)

@@ -31,13 +31,13 @@ import inspect
 from kfunc import activations, constraints, initializers, regularizers
 from kfunc.saving import registry
 from kfunc.saving.config_values import TAG
-from kfunc.saving.errors import KerasFileError
+from kfunc.saving.errors import KerasFileError, ModelFileError
 from kfunc.saving.registry import shown
 from kfunc.saving.structure import snake_case
 
 MAX_DEPTH = 200
 _KERAS_MODULES = ("keras", "keras.layers", "keras.models", "keras.initializers", "keras.regularizers",
-                  "keras.constraints", "keras.activations")
+                  "keras.constraints", "keras.activations", "keras.losses")
 # Keras options that only matter while another option is on (BatchNormalization's renorm settings).
 _ENABLED_BY = {"renorm_momentum": "renorm", "renorm_clipping": "renorm"}
 _REFUSED_VALUES = {
@@ -80,14 +80,20 @@ def _accepted_keys(cls: type) -> frozenset | None:
 
 
 class KerasConfigTranslator:
-    """Translates one Keras config; ``resolver`` finds registered and ``custom_objects`` names."""
+    """Translates one Keras config; ``resolver`` finds registered and ``custom_objects`` names.
 
-    def __init__(self, resolver: registry.Resolver, source: str):
+    ``source`` names the file (``"'model.keras'"``); ``subject`` and ``error`` say what is read
+    when it is not a Keras file (``Model.from_config``'s config raises ``ConfigError``)."""
+
+    def __init__(self, resolver: registry.Resolver, source: str = "", *, subject: str | None = None,
+                 error: type[ModelFileError] = KerasFileError):
         self.resolver = resolver
         self.source = source
+        self.subject = f"The Keras file {source}" if subject is None else subject
+        self.error = error
 
-    def fail(self, context: str, message: str) -> KerasFileError:
-        return KerasFileError(f"The Keras file {self.source}, {context}: {message}")
+    def fail(self, context: str, message: str) -> ModelFileError:
+        return self.error(f"{self.subject}, {context}: {message}")
 
     # ------------------------------------------------------------------ layers and models
     def layer_spec(self, data, context: str, depth: int = 0) -> dict:
@@ -99,10 +105,10 @@ class KerasConfigTranslator:
         class_name = self._class_name(data, context, kind="layer")
         context = f"{context} > {shown(data['config'].get('name', class_name), 60)}"
         if class_name == "Functional":
-            return {"class_name": "Functional", "config": self._functional(data["config"], context, depth)}
+            return {"class_name": "Functional", "config": self.functional(data["config"], context, depth)}
         if class_name == "Sequential":
-            return {"class_name": "Sequential", "config": self._sequential(data["config"], context, depth)}
-        cls = self.resolver.layer_class(class_name, context=f"The Keras file {self.source}, {context}")
+            return {"class_name": "Sequential", "config": self.sequential(data["config"], context, depth)}
+        cls = self.resolver.layer_class(class_name, context=f"{self.subject}, {context}")
         config = {key: value for key, value in data["config"].items() if key != "dtype"}
         config = self._kwargs(cls, self.value(config, context, depth + 1), context)
         dtype = self._dtype(data["config"].get("dtype"), context)
@@ -130,7 +136,7 @@ class KerasConfigTranslator:
                 context,
                 f"the {kind} {shown(class_name)} of module {shown(module)} is not part of Keras, and "
                 f"{shown(name)} is neither registered with kfunc.saving.register nor given in custom_objects; "
-                "kfunc never imports or runs code named by a file.",
+                "kfunc never imports or runs code named by a file or config.",
             )
         return name
 
@@ -160,7 +166,10 @@ class KerasConfigTranslator:
                 )
         return kept
 
-    def _functional(self, config: dict, context: str, depth: int) -> dict:
+    def functional(self, config: dict, context: str, depth: int = 0) -> dict:
+        """kfunc's functional spec config from a Keras functional model's config."""
+        if not isinstance(config, dict):
+            raise self.fail(context, f"a model config must be an object, found {shown(config)}.")
         layers = config.get("layers")
         if not isinstance(layers, list):
             raise self.fail(context, "a functional model config needs a list of layers.")
@@ -205,9 +214,14 @@ class KerasConfigTranslator:
             raise self.fail(context, "an inbound node's kwargs is not an object.")
         # Keras records these defaults on every call; passing them on would pin inference mode.
         kwargs = {k: v for k, v in kwargs.items() if not ((k == "training" and v is False) or (k == "mask" and v is None))}
-        return {"args": self.value(node.get("args", []), context, depth + 1), "kwargs": self.value(kwargs, context, depth + 1)}
+        args = node.get("args", [])
+        args = list(args) if isinstance(args, tuple) else args  # a get_config() not yet through JSON
+        return {"args": self.value(args, context, depth + 1), "kwargs": self.value(kwargs, context, depth + 1)}
 
-    def _sequential(self, config: dict, context: str, depth: int) -> dict:
+    def sequential(self, config: dict, context: str, depth: int = 0) -> dict:
+        """kfunc's Sequential spec config from a Keras Sequential's config."""
+        if not isinstance(config, dict):
+            raise self.fail(context, f"a model config must be an object, found {shown(config)}.")
         layers = config.get("layers")
         if not isinstance(layers, list):
             raise self.fail(context, "a Sequential config needs a list of layers.")
@@ -233,6 +247,8 @@ class KerasConfigTranslator:
             return data
         if isinstance(data, list):
             return [self.value(item, context, depth + 1) for item in data]
+        if isinstance(data, tuple):  # a get_config() value not yet through JSON
+            return {TAG: "tuple", "items": [self.value(item, context, depth + 1) for item in data]}
         if not isinstance(data, dict):
             raise self.fail(context, f"unexpected value {shown(data)}.")
         if TAG in data:
@@ -259,6 +275,13 @@ class KerasConfigTranslator:
 
     def _object(self, data: dict, class_name: str, config, context: str, depth: int):
         module = data.get("module")
+        if module == "builtins" and class_name == "function":
+            # How Keras 3 writes one of its own functions (an activation), by name.
+            if isinstance(config, str) and config in activations.ACTIVATIONS:
+                return config
+            if isinstance(config, str) and (config in self.resolver.custom or registry.registered_object(config) is not None):
+                return {TAG: "object", "name": config}
+            raise self.fail(context, f"the function {shown(config)} is neither one of kfunc's activations nor registered.")
         if not is_keras_module(module):
             name = self._class_name(data, context, kind="object")
             if class_name == "function":
@@ -286,6 +309,13 @@ class KerasConfigTranslator:
                     raise self.fail(context, f"the {tag} {shown(class_name)} is not one of kfunc's {sorted(table)}.")
                 kept = self._kwargs(table[class_name], self.value(config, context, depth + 1), context)
                 return {TAG: tag, "name": class_name, "config": kept}
+        if "losses" in module.split("."):
+            if class_name not in registry.builtin_loss_classes():
+                raise self.fail(context, f"the loss {shown(class_name)} is not one of kfunc's {sorted(registry.builtin_loss_classes())}.")
+            # Keras's default reduction is what kfunc's losses do; the option itself is not kfunc's.
+            config = {k: v for k, v in config.items() if not (k == "reduction" and v == "sum_over_batch_size")}
+            cls = registry.builtin_loss_classes()[class_name]
+            return {TAG: "loss", "name": class_name, "config": self._kwargs(cls, self.value(config, context, depth + 1), context)}
         if "layers" in module.split(".") or "models" in module.split("."):
             return {TAG: "layer", **self.layer_spec(data, context, depth + 1)}
         raise self.fail(context, f"the Keras object {shown(class_name)} of module {shown(module)} has no kfunc equivalent.")

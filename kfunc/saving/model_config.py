@@ -195,9 +195,9 @@ class ModelBuilder:
         context = f"{context} > {shown(config.get('name', class_name), 60)}"
         cls = self.resolver.layer_class(class_name, context=context)
         if issubclass(cls, Sequential):
-            return self._sequential(cls, config, context, depth)
+            return self.sequential(cls, config, context, depth)
         if issubclass(cls, Model) and getattr(cls, "_graph_network", True):
-            return self._functional(cls, config, context, depth)
+            return self.functional(cls, config, context, depth)
         layer = construct(cls, self.decoder.value(config, context, None, depth), context)
         name = spec.get("name")
         if isinstance(name, str) and name and layer.name != name and not layer.weights:
@@ -212,10 +212,16 @@ class ModelBuilder:
                 ) from error
         return layer
 
-    def _sequential(self, cls, config: dict, context: str, depth: int):
+
+    def sequential(self, cls, config: dict, context: str, depth: int = 0):
+        """A ``cls`` (Sequential) stacking the layers of a sequential spec config."""
         layers = config.get("layers")
         _require(isinstance(layers, list), context, "a Sequential config needs a list of layers.")
-        model = construct(cls, {"name": config.get("name"), "trainable": config.get("trainable", True)}, context)
+        try:
+            # The class itself, not its from_config (which reads a whole graph config).
+            model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        except Exception as error:
+            raise ModelFileError(f"{context}: the model cannot be created ({type(error).__name__}: {str(error)[:300]}).") from error
         try:
             if config.get("input_layer") is not None:
                 model.add(self.layer(config["input_layer"], context, depth + 1))
@@ -227,7 +233,8 @@ class ModelBuilder:
             raise ModelFileError(f"{context}: the layers cannot be stacked ({type(error).__name__}: {str(error)[:300]}).") from error
         return model
 
-    def _functional(self, cls, config: dict, context: str, depth: int):
+    def functional(self, cls, config: dict, context: str, depth: int = 0):
+        """A ``cls`` (Model) over the graph of a functional spec config."""
         specs = config.get("layers")
         _require(isinstance(specs, list), context, "a functional config needs a list of layers.")
         layers, calls = {}, []
