@@ -69,7 +69,7 @@ class BlockFolding(NamedTuple):
     def of(cls, model) -> BlockFolding | None:
         """The model's runs, or None when it has none (or is not a graph model)."""
         graph = getattr(model, "_graph", None)
-        if graph is None or not model.built:
+        if graph is None or not model.built or not getattr(model, "_graph_network", True):
             return None
         built = graph()
         runs = find_repeated_blocks(built.plan.nodes, built.flat_outputs)

@@ -71,12 +71,16 @@ def test_a_chain_deeper_than_the_recursion_limit_builds_sorts_and_lowers(depth):
         x = Dense(2, use_bias=False)(x)
     model = Model(inputs, x)
     assert len(model.layers) == depth + 1
-    lowered = kfunc.lower(model)
-    shapes = jax.eval_shape(lowered.init, jax.random.key(0))
-    jaxpr = jax.make_jaxpr(lambda p, v: lowered.apply(p, {}, v)[0])(
+    unrolled = kfunc.lower(model, fold_repeated_blocks=False)
+    shapes = jax.eval_shape(unrolled.init, jax.random.key(0))
+    jaxpr = jax.make_jaxpr(lambda p, v: unrolled.apply(p, {}, v)[0])(
         shapes.params, jax.ShapeDtypeStruct((1, 2), jnp.float32)
     )
     assert sum(e.primitive.name == "dot_general" for e in jaxpr.eqns) == depth
+    folded = kfunc.lower(model)  # the same chain as one lax.scan over the stacked kernels
+    jaxpr = jax.make_jaxpr(lambda p, v: folded.apply(p, {}, v)[0])(shapes.params, jax.ShapeDtypeStruct((1, 2), jnp.float32))
+    assert [e.primitive.name for e in jaxpr.eqns].count("scan") == 1
+    assert sum(e.primitive.name == "dot_general" for e in jaxpr.eqns) == 0
 
 
 def test_model_cut_from_intermediate_tensors_shares_weights():

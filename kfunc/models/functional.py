@@ -270,6 +270,8 @@ class Model(TrainingAPI, Layer):
         """The runs of structurally identical blocks that ``kfunc.lower`` and training (with
         ``compile(fold_repeated_blocks=True)``, the default) run as one ``lax.scan`` each: per run,
         the layer names of each block, e.g. ``[[["layer_normalization", "dense", "add"], ...]]``."""
+        if not self.built or not getattr(self, "_graph_network", True):
+            return []  # no graph yet (a Sequential waiting for data) or none at all (a subclassed model)
         graph = self._graph()
         return [list(run.block_layer_names()) for run in find_repeated_blocks(graph.plan.nodes, graph.flat_outputs)]
 

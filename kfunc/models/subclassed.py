@@ -54,6 +54,16 @@ class SubclassedModel(Model):
             if Model in klass.__bases__:
                 klass.__bases__ = tuple(cls if base is Model else base for base in klass.__bases__)
 
+    def get_config(self) -> dict:
+        """The layer settings only (``name``, ``trainable``, ``dtype``), as Keras 3 gives for a
+        subclassed model: there is no graph to describe; a subclass adds its ``__init__`` arguments."""
+        return Layer.get_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """``cls(**config)``: the subclass's own ``__init__`` rebuilds its layers."""
+        return cls(**config)
+
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise GraphError(

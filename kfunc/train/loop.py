@@ -113,7 +113,9 @@ class Trainer:
         whose layouts name the unstacked weights)."""
         if not self.fold_repeated_blocks or distribution_lib.distribution() is not None:
             return None
-        plan = self.model._graph().plan if hasattr(self.model, "_graph") else None
+        if not hasattr(self.model, "_graph") or not getattr(self.model, "_graph_network", True):
+            return None  # a subclassed model runs its own call: there is no graph of blocks to fold
+        plan = self.model._graph().plan
         if self._folding_cache is None or self._folding_cache[0] is not plan:
             self._folding_cache = (plan, BlockFolding.of(self.model))
         return self._folding_cache[1]
