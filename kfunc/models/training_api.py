@@ -7,7 +7,7 @@ import functools
 import jax
 import numpy as np
 
-from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.data.arrays import DataError, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
@@ -136,7 +136,7 @@ class TrainingAPI:
         arrays = model_input_arrays(self, x)
         check_embedding_ids(self, arrays)
         names = self.input_names
-        count = len(arrays[0])
+        count = sample_count(arrays)
         forward = self._jitted(
             "predict", lambda: jax.jit(functools.partial(self.apply, training=False))
         )
@@ -148,7 +148,7 @@ class TrainingAPI:
         batch_size = whole_batch_size(batch_size, count, placement)
         chunks = []
         for start in range(0, count, batch_size):
-            batch = [a[start : start + batch_size] for a in arrays]
+            batch = [None if a is None else a[start : start + batch_size] for a in arrays]
             if placement is not None:
                 batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))

@@ -127,7 +127,7 @@ class Trainer:
         if key not in self._resolved_metrics:
             resolved = []
             for spec, tensor, shape in zip(self.config.outputs, self.model.outputs, label_shapes, strict=True):
-                if spec.loss is None:
+                if shape is None:  # an output given no labels (no loss and no metrics)
                     resolved.append([])
                     continue
                 resolved.append([

@@ -28,6 +28,7 @@ from kfunc.data.fit_data import check_target
 from kfunc.layers import added_losses
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
+from kfunc.train.losses import TrainingConfigError
 from kfunc.train.metrics import Mean
 from kfunc.train.regularization import WeightRules
 
@@ -135,6 +136,7 @@ class StepBuilder:
         for i in self.config.trained_outputs:
             if self.multi:
                 states[f"{self.names[i]}_loss"] = self.tracker.init()
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 states[self._metric_key(i, metric)] = metric.init()
         return states
@@ -147,7 +149,7 @@ class StepBuilder:
         names = ["loss"]
         if self.multi:
             names += [f"{self.names[i]}_loss" for i in self.config.trained_outputs]
-        return names + [self._metric_key(i, m) for i in self.config.trained_outputs for m in self.metrics[i]]
+        return names + [self._metric_key(i, m) for i in self.config.labelled_outputs for m in self.metrics[i]]
 
     def results(self, states: dict) -> dict:
         """Log values in Keras's order: loss, per-output losses, metrics."""
@@ -155,7 +157,7 @@ class StepBuilder:
         if self.multi:
             for i in self.config.trained_outputs:
                 out[f"{self.names[i]}_loss"] = self.tracker.result(states[f"{self.names[i]}_loss"])
-        for i in self.config.trained_outputs:
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
                 out[key] = metric.result(states[key])
@@ -173,10 +175,11 @@ class StepBuilder:
         # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
         outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
         per_output, total = {}, jnp.zeros((), jnp.float32)
+        for i in self.config.labelled_outputs:
+            self._check_traced_target(i, batch.targets[i], outputs[i])
         for i in self.config.trained_outputs:
             spec = self.config.outputs[i]
             weight = batch.weights[i]
-            self._check_traced_target(i, batch.targets[i], outputs[i])
             if masks[i] is None:
                 values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
                 per_output[i] = jnp.sum(values if weight is None else values * weight) / batch.size
@@ -187,6 +190,11 @@ class StepBuilder:
                 per_output[i] = jnp.where(kept_steps > 0, kept_total / jnp.maximum(kept_steps, 1.0), 0.0)
             total = total + spec.loss_weight * per_output[i]
         # As Keras's compute_loss: the reported loss includes the added losses and weight penalties.
+        if training and not self.config.trained_outputs and not added.entries and not self.rules.penalties:
+            raise TrainingConfigError(
+                f"fit: model '{self.model.name}' has nothing to train on: compile() was given no loss and no layer "
+                "adds one (add_loss, activity or weight regularizers); pass a loss to compile, e.g. loss='mse'."
+            )
         total = total + added.total() + self.rules.penalty(params)
         return total, (per_output, outputs, new_state, masks)
 
@@ -208,6 +216,7 @@ class StepBuilder:
             if self.multi:
                 key = f"{self.names[i]}_loss"
                 states[key] = self.tracker.add(states[key], per_output[i], count)
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
                 weight = rows
