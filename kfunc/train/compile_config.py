@@ -35,6 +35,11 @@ class CompileConfig:
     arguments: dict
 
     @property
+    def jit(self) -> bool:
+        """Whether the steps are compiled: ``run_eagerly=True`` or ``jit_compile=False`` run them op by op."""
+        return not self.arguments.get("run_eagerly", False) and self.arguments.get("jit_compile", "auto") is not False
+
+    @property
     def trained_outputs(self) -> list[int]:
         """The outputs that have a loss."""
         return [i for i, o in enumerate(self.outputs) if o.loss is not None]
@@ -133,6 +138,12 @@ def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_executi
         for identifier in ids:
             if isinstance(identifier, str) and identifier not in ("accuracy", "acc") and identifier not in metrics_lib.METRICS:
                 metrics_lib.resolve(identifier, loss=None, output_shape=(1,), label_shape=None)
+    jit_compile = arguments.get("jit_compile", "auto")
+    if jit_compile not in ("auto", True, False) or not isinstance(arguments.get("run_eagerly", False), bool):
+        raise TrainingConfigError(
+            f"compile: jit_compile must be 'auto', True or False and run_eagerly a bool, received "
+            f"jit_compile={jit_compile!r}, run_eagerly={arguments.get('run_eagerly', False)!r}."
+        )
     if steps_per_execution != "auto" and (
         isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1
     ):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from kfunc.core import structures
 from kfunc.data.fit_data import check_target
 from kfunc.layers import added_losses
 from kfunc.mixed_precision import at_least_float32
@@ -101,10 +102,10 @@ def stays_finite(new, old) -> jax.Array:
     return kept
 
 
-def flatten_outputs(outputs, names: list[str]) -> list:
-    if isinstance(outputs, dict):
-        return [outputs[n] for n in names]
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+def flatten_outputs(outputs) -> list:
+    """The model's outputs (or their masks, None where none) in any structure, flat in
+    ``model.outputs`` order."""
+    return structures.leaves(outputs)
 
 
 class _ShapeOnly(NamedTuple):
@@ -171,9 +172,9 @@ class StepBuilder:
             outputs, new_state, masks = self.model.apply(
                 params, state, batch.inputs, training=training, key=key, return_masks=True
             )
-        masks = flatten_outputs(masks, self.names)
+        masks = flatten_outputs(masks)
         # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
-        outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
+        outputs = [at_least_float32(o) for o in flatten_outputs(outputs)]
         per_output, total = {}, jnp.zeros((), jnp.float32)
         for i in self.config.labelled_outputs:
             self._check_traced_target(i, batch.targets[i], outputs[i])
@@ -273,6 +274,10 @@ class StepBuilder:
             return self.eval_step(metrics, params, state, self._batch_at(data, indices, start + i, batch_size))
 
         return lax.fori_loop(0, n, body, metrics)
+
+    def run_one_eval_step(self, metrics, params, state, data, indices, step, *, batch_size: int):
+        """Evaluation of whole batch ``step`` alone (the unjitted, ``run_eagerly`` path)."""
+        return self.eval_step(metrics, params, state, self._batch_at(data, indices, step, batch_size))
 
     def run_eval_batch(self, metrics, params, state, batch):
         """Evaluation of one ``(inputs, targets, weights)`` batch at its own size."""
