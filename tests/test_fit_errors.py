@@ -98,7 +98,6 @@ def test_sample_weight_shape_checked():
         ({"loss": "msee"}, r"Unknown loss 'msee'"),
         ({"loss": "mse", "metrics": ["acuracy"]}, r"Unknown metric 'acuracy'"),
         ({"loss": "mse", "optimizer": "adamm"}, r"Unknown optimizer 'adamm'"),
-        ({}, r"a loss is needed"),
         ({"loss": "mse", "steps_per_execution": 0}, r"steps_per_execution must be 'auto' or a positive int"),
     ],
 )

@@ -99,8 +99,9 @@ def check_against_tensor(array: np.ndarray, tensor, role: str) -> np.ndarray:
     raise DataError(f"{role} must be numeric, but received dtype {array.dtype}.")
 
 
-def model_input_arrays(model, x) -> list[np.ndarray]:
-    """``x`` as given by the user -> one checked array per model input, in ``model.inputs`` order."""
+def model_input_arrays(model, x) -> list:
+    """``x`` as given by the user -> one checked array per model input, in ``model.inputs`` order;
+    None for an ``Input(optional=True)`` given as None (or left out of a dict)."""
     if x is None:
         raise DataError(f"Model '{model.name}' needs input data x, received None.")
     try:
@@ -108,12 +109,27 @@ def model_input_arrays(model, x) -> list[np.ndarray]:
     except KfuncError as error:
         raise DataError(str(error)) from None
     names = model.input_names
-    arrays = [
-        check_against_tensor(as_array(v, f"Input '{n}'"), t, f"Input '{n}' of model '{model.name}'")
-        for v, n, t in zip(values, names, model.inputs, strict=True)
-    ]
-    check_same_length(arrays, names, "inputs")
+    arrays = []
+    for value, name, tensor in zip(values, names, model.inputs, strict=True):
+        if value is None:
+            if not getattr(tensor.layer, "optional", False):
+                raise DataError(
+                    f"Input '{name}' of model '{model.name}' is not optional, but None was passed; pass an array "
+                    f"of shape {tensor.shape}, or declare it with Input(..., optional=True)."
+                )
+            arrays.append(None)
+            continue
+        arrays.append(check_against_tensor(as_array(value, f"Input '{name}'"), tensor, f"Input '{name}' of model '{model.name}'"))
+    given = [(a, n) for a, n in zip(arrays, names, strict=True) if a is not None]
+    if not given:
+        raise DataError(f"Model '{model.name}' received None for every input {names}; pass at least one array.")
+    check_same_length([a for a, _ in given], [n for _, n in given], "inputs")
     return arrays
+
+
+def sample_count(arrays: list) -> int:
+    """The number of samples of the given (not None) arrays, which have been checked to agree."""
+    return len(next(a for a in arrays if a is not None))
 
 
 def check_same_length(arrays, names, role: str) -> int:

@@ -12,13 +12,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kfunc.data.arrays import DataError, as_array, check_same_length, model_input_arrays
+from kfunc.core import structures
+from kfunc.data.arrays import DataError, as_array, check_same_length, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.train import losses as losses_lib
 
 
 class ArrayData(NamedTuple):
-    inputs: dict  # input name -> (N, ...)
+    inputs: dict  # input name -> (N, ...), or None for an optional input given as None
     targets: tuple  # per output: (N, ...) or None
     weights: tuple  # per output: (N,) float32 or None
     count: int
@@ -31,35 +32,71 @@ class ArrayData(NamedTuple):
         else:
             pick = lambda a: None if a is None else np.take(a, index, axis=0)  # noqa: E731
         inputs = {k: pick(v) for k, v in self.inputs.items()}
-        count = len(next(iter(inputs.values())))
+        count = sample_count(list(inputs.values()))
         return ArrayData(inputs, tuple(map(pick, self.targets)), tuple(map(pick, self.weights)), count)
 
 
-def _per_output_values(model, value, role: str, *, needed: list[str]) -> list:
-    """``value`` (array, list in output order, or dict by output name) -> one entry per output."""
-    names = model.output_names
-    if isinstance(value, dict):
+def _is_data_leaf(value) -> bool:
+    """An array, None, or nested lists of numbers (one array): not a container of per-output values."""
+    if not isinstance(value, (list, tuple, dict)):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        np.isscalar(v) or (isinstance(v, (list, tuple)) and _is_data_leaf(v) and not hasattr(v, "_fields"))
+        for v in value
+    )
+
+
+def per_output_values(model, value, role: str, *, needed: list[int]) -> list:
+    """``value`` (labels, sample weights) for the model's outputs -> one entry per flat output
+    (``model.outputs`` order), None where nothing was given. Accepted, as in Keras 3: the outputs'
+    structure (lists, tuples and namedtuples interchangeable; outputs without a loss may be left
+    out of a dict or given None), a dict keyed by output name, a flat list with one entry per
+    output or per output that needs one (``needed``: their indices: outputs with a loss or
+    metrics), or one array for a model with one output."""
+    names, paths = model.output_names, model.output_paths
+    if len(names) == 1 and (not isinstance(value, (list, tuple, dict)) or _is_data_leaf(value)):
+        return [value]
+    matched = structures.matched_by_paths(value, paths, is_leaf=_is_data_leaf)
+    if matched is None and isinstance(value, dict):
+        matched = structures.matched_by_subset_of_paths(value, paths, is_leaf=_is_data_leaf)
+        if matched is None and all(k in names for k in value):
+            matched = [value.get(n) for n in names]
+    flat = structures.leaves(value, is_leaf=_is_data_leaf)
+    if matched is None and isinstance(value, (list, tuple)):
+        if len(flat) == len(names):
+            matched = flat
+        elif len(flat) == len(needed):  # values only for the outputs that need them, in order
+            matched = [None] * len(names)
+            for i, given in zip(needed, flat, strict=True):
+                matched[i] = given
+    if matched is None and isinstance(value, dict):
         unknown = [k for k in value if k not in names]
-        missing = [n for n in needed if n not in value]
-        if unknown or missing:
-            raise DataError(
-                f"{role} for model '{model.name}' must be keyed by output names {names}; the dict given is "
-                f"missing {missing} and has unknown keys {unknown}."
-            )
-        return [value.get(n) for n in names]
-    if isinstance(value, (list, tuple)) and len(names) > 1:
-        if len(value) != len(names):
-            raise DataError(
-                f"{role} for model '{model.name}' must give {len(names)} arrays, one per output {names}, "
-                f"but received {len(value)}."
-            )
-        return list(value)
-    if len(names) > 1:
+        missing = [names[i] for i in needed if names[i] not in value]
         raise DataError(
-            f"Model '{model.name}' has {len(names)} outputs {names}: pass {role} as a list in this order or a "
-            f"dict keyed by output name, not a single {type(value).__name__}."
+            f"{role} for model '{model.name}' must be keyed by output names {names} (or mirror the outputs "
+            f"{model.structure_text('outputs')}); the dict given is missing {missing} and has unknown keys {unknown}."
         )
-    return [value]
+    if matched is None:
+        received = structures.describe_structure(value, _value_text, is_leaf=_is_data_leaf)
+        raise DataError(
+            f"{role} for model '{model.name}' must give {len(names)} arrays, one per output {names}, but received "
+            f"{len(flat)}: {received}; give them in the outputs' structure {model.structure_text('outputs')}, as a "
+            "flat list in that order, or as a dict keyed by output name (outputs without a loss may be left out)."
+        )
+    missing = [names[i] for i in needed if matched[i] is None]
+    if missing:
+        raise DataError(
+            f"{role} for model '{model.name}' has no values for outputs {missing}, which have a loss; "
+            f"the outputs are {model.structure_text('outputs')}."
+        )
+    return matched
+
+
+def _value_text(value) -> str:
+    if value is None:
+        return "None"
+    shape = getattr(value, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else type(value).__name__
 
 
 def _is_sparse(loss) -> bool:
@@ -105,9 +142,10 @@ def _sample_weights(model, config, sample_weight, class_weight, targets, count: 
     names = model.output_names
     weights = [None] * len(names)
     if sample_weight is not None:
-        values = _per_output_values(model, sample_weight, "sample_weight", needed=[])
-        if len(names) > 1 and not isinstance(sample_weight, (list, tuple, dict)):
+        if len(names) > 1 and _is_data_leaf(sample_weight):  # one weight per sample for every output
             values = [sample_weight] * len(names)
+        else:
+            values = per_output_values(model, sample_weight, "sample_weight", needed=[])
         for i, value in enumerate(values):
             if value is not None:
                 array = as_array(value, f"sample_weight of output '{names[i]}'").astype(np.float32)
@@ -137,20 +175,20 @@ def fit_arrays(model, config, x, y, sample_weight=None, class_weight=None, *, ro
     """Check and align ``x``, ``y`` and weights for the trained outputs of ``model``."""
     inputs = model_input_arrays(model, x)
     check_embedding_ids(model, inputs)
-    count = len(inputs[0])
-    trained = config.trained_outputs
+    count = sample_count(inputs)
+    labelled = config.labelled_outputs  # outputs with a loss or metrics
     names = model.output_names
-    if y is None:
-        raise DataError(f"{role}: model '{model.name}' needs targets y for outputs {[names[i] for i in trained]}.")
-    values = _per_output_values(model, y, "y", needed=[names[i] for i in trained])
     targets: list = [None] * len(names)
-    for i in trained:
-        if values[i] is None:
-            raise DataError(f"{role}: no targets given for output '{names[i]}', which has a loss.")
+    if y is None and labelled:
+        raise DataError(f"{role}: model '{model.name}' needs targets y for outputs {[names[i] for i in labelled]}.")
+    # Without a loss or metrics (a model trained on add_loss terms only) labels are not read.
+    values = per_output_values(model, y, "y", needed=labelled) if labelled else [None] * len(names)
+    for i in labelled:
         array = as_array(values[i], f"Targets of output '{names[i]}'")
         targets[i] = check_target(array, model.outputs[i], config.outputs[i].loss, names[i])
     present = [(names[i], t) for i, t in enumerate(targets) if t is not None]
-    check_same_length(inputs + [t for _, t in present], model.input_names + [f"y['{n}']" for n, _ in present], "inputs and targets")
+    given = [(a, n) for a, n in zip(inputs, model.input_names, strict=True) if a is not None] + [(t, f"y['{n}']") for n, t in present]
+    check_same_length([a for a, _ in given], [n for _, n in given], "inputs and targets")
     weights = _sample_weights(model, config, sample_weight, class_weight, targets, count)
     return ArrayData(dict(zip(model.input_names, inputs, strict=True)), tuple(targets), tuple(weights), count)
 

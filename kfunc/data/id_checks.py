@@ -60,7 +60,7 @@ def _nested_embeddings(node, position_of: dict):
 def check_embedding_ids(model, arrays: list[np.ndarray]) -> None:
     """Every id in an array fed to an ``Embedding`` must be in ``[0, input_dim)``."""
     for array, name, embeddings in zip(arrays, model.input_names, embeddings_fed_by_inputs(model), strict=True):
-        if not embeddings or not array.size or not np.issubdtype(array.dtype, np.integer):
+        if not embeddings or array is None or not array.size or not np.issubdtype(array.dtype, np.integer):
             continue
         low, high = int(array.min()), int(array.max())
         for layer in embeddings:

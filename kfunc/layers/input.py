@@ -52,7 +52,8 @@ class InputLayer(Layer):
 
     is_input_layer = True
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=None, sparse=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=None, sparse=None,
+                 optional=False, **kwargs):
         if sparse:
             raise LayerConfigError("Sparse inputs are not supported by kfunc; pass dense arrays.")
         if shape is None and batch_shape is None:
@@ -72,6 +73,9 @@ class InputLayer(Layer):
         super().__init__(name=name, **kwargs)
         self.batch_shape = batch_shape
         self.input_dtype = _check_dtype(dtype)
+        # An optional input may be given as None (at call, predict and fit); the layers it feeds
+        # then receive None, as in Keras 3.
+        self.optional = bool(optional)
         self.built = True
         tensor = SymbolicTensor(batch_shape, self.input_dtype, self.name, self, 0, 0)
         self._inbound_nodes.append(
@@ -82,12 +86,18 @@ class InputLayer(Layer):
         return inputs
 
     def get_config(self):
-        return {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.input_dtype.name}
+        config = {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.input_dtype.name}
+        if self.optional:
+            config["optional"] = True
+        return config
 
 
-def Input(shape=None, batch_size=None, name=None, dtype=None, sparse=None, tensor=None, batch_shape=None) -> SymbolicTensor:  # noqa: N802
-    """A symbolic model input of shape ``(batch_size or None,) + shape``."""
+def Input(shape=None, batch_size=None, name=None, dtype=None, sparse=None, tensor=None, batch_shape=None,  # noqa: N802
+          optional=False) -> SymbolicTensor:
+    """A symbolic model input of shape ``(batch_size or None,) + shape``; ``optional=True``: the
+    model may be given None for it (the layers it feeds receive None)."""
     if tensor is not None:
         raise LayerConfigError("Input(tensor=...) is not supported: pass shape= and dtype= instead.")
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape, sparse=sparse)
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape, sparse=sparse,
+                       optional=optional)
     return layer.output

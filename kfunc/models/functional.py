@@ -13,6 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kfunc.core.structures import (
+    describe_structure, flatten_with_paths, is_container, leaves, map_leaves, matched_by_paths, path_text,
+)
 from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
 from kfunc.graph.build import GraphPlan, build_graph
 from kfunc.graph.fold import find_repeated_blocks
@@ -26,24 +29,50 @@ from kfunc.models.training_api import TrainingAPI
 
 
 def _structure(value, role: str, model_name: str):
-    """A tensor, a list of tensors, or a dict name -> tensor; tuples become lists."""
-    if isinstance(value, tuple):
-        value = list(value)
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    else:
-        items = [(0, value)]
-    if isinstance(value, (list, dict)) and not items:
+    """``value`` (a tensor, or any nesting of lists, tuples, namedtuples and dicts of tensors)
+    checked and copied, container types kept, so the model's ``input``/``output`` and ``predict``'s
+    results have the structure the user gave, as in Keras 3."""
+    found = flatten_with_paths(value, is_leaf=is_symbolic)
+    if not found or any(is_container(leaf) for _, leaf in found):
         raise GraphError(f"Model '{model_name}': `{role}` is empty; give at least one tensor.")
-    for position, tensor in items:
+    for path, tensor in found:
         if not isinstance(tensor, SymbolicTensor):
             raise GraphError(
-                f"Model '{model_name}': {role}[{position!r}] must be a symbolic tensor (from Input(...) "
+                f"Model '{model_name}': {role}{path_text(path)} must be a symbolic tensor (from Input(...) "
                 f"or a layer call), but received {describe_value(tensor)}."
             )
-    return value
+    return map_leaves(lambda tensor: tensor, value, is_leaf=is_symbolic)
+
+
+def _leaf_names(structure, paths: list, tensors: list) -> list[str]:
+    """Keras 3's name of each leaf: its layer's name for a leaf in a list, the dict key for a
+    leaf in a dict, joined with '/' below the top level (``{"a": [t]}`` -> ``'a/<layer of t>'``);
+    tensor names where two leaves would share a name (two outputs of one layer)."""
+    names = []
+    for path, tensor in zip(paths, tensors, strict=True):
+        parts = list(path) or [tensor.layer.name]
+        if isinstance(parts[-1], int):
+            parts[-1] = tensor.layer.name
+        names.append("/".join(str(part) for part in parts))
+    if len(set(names)) != len(names):
+        names = [t.name for t in tensors]
+    return names
+
+
+def _value_text(value) -> str:
+    return "None" if value is None else f"shape {tuple(getattr(value, 'shape', ()))}" if hasattr(value, "shape") else type(value).__name__
+
+
+def _is_optional(tensor) -> bool:
+    """Whether the model input ``tensor`` comes from ``Input(..., optional=True)``."""
+    return bool(getattr(tensor.layer, "optional", False)) and tensor.layer.is_input_layer
+
+
+def _missing_input(model, tensor) -> LayerInputError:
+    return LayerInputError(
+        f"{describe_layer(model)}: input '{tensor.name}' is not optional, but None was passed; pass an "
+        f"array of shape {tensor.shape}, or declare it with Input(..., optional=True)."
+    )
 
 
 def _mixed_outputs_in_float32(output_structure, outputs):
@@ -63,13 +92,16 @@ def _mixed_outputs_in_float32(output_structure, outputs):
 class _Graph(NamedTuple):
     input_structure: object
     output_structure: object
-    flat_inputs: list
+    flat_inputs: list  # in the structure's flattening order (dict keys sorted, as Keras 3)
     flat_outputs: list
     plan: GraphPlan
+    input_paths: list  # the path of each flat input in ``input_structure``
+    output_paths: list
 
 
 class Model(TrainingAPI, Layer):
-    """``Model(inputs, outputs)``: single tensors, lists, or (for inputs) dicts of named tensors."""
+    """``Model(inputs, outputs)``: single tensors or any nesting of lists, tuples, namedtuples and
+    dicts of them (``Model([a, [b, c]], {"score": s, "cls": c})``)."""
 
     _build_marks_built = False  # a graph model is built by its graph (Sequential: by its input)
     # The base of subclassed models (``kfunc.models.subclassed`` sets it): a subclass of Model that
@@ -95,10 +127,11 @@ class Model(TrainingAPI, Layer):
     def _set_graph(self, inputs, outputs) -> None:
         input_structure = _structure(inputs, "inputs", self.name)
         output_structure = _structure(outputs, "outputs", self.name)
-        flat_inputs = flatten_symbolic(input_structure)
-        flat_outputs = flatten_symbolic(output_structure)
-        plan = build_graph(flat_inputs, flat_outputs, model_name=self.name)
-        self._graph_cache = _Graph(input_structure, output_structure, flat_inputs, flat_outputs, plan)
+        input_paths, flat_inputs = zip(*flatten_with_paths(input_structure, is_leaf=is_symbolic), strict=True)
+        output_paths, flat_outputs = zip(*flatten_with_paths(output_structure, is_leaf=is_symbolic), strict=True)
+        plan = build_graph(list(flat_inputs), list(flat_outputs), model_name=self.name)
+        self._graph_cache = _Graph(input_structure, output_structure, list(flat_inputs), list(flat_outputs), plan,
+                                   list(input_paths), list(output_paths))
         self.built = True
         self._compiled_cache = {}
 
@@ -142,20 +175,36 @@ class Model(TrainingAPI, Layer):
 
     @property
     def input_names(self) -> list[str]:
+        """A name per flat input: the dict keys of a dict of inputs, else the input tensors' names."""
         graph = self._graph()
-        if isinstance(graph.input_structure, dict):
-            return list(graph.input_structure)
+        if all(len(p) == 1 and not isinstance(p[0], int) for p in graph.input_paths):
+            return [p[0] for p in graph.input_paths]
         return [t.name for t in graph.flat_inputs]
 
     @property
     def output_names(self) -> list[str]:
+        """A name per flat output, as Keras 3 names losses and logs: the layer's name for an output
+        in a list, the key for an output in a dict (``'a/b'`` when nested)."""
         graph = self._graph()
-        if isinstance(graph.output_structure, dict):
-            return list(graph.output_structure)
-        names = [t.layer.name for t in graph.flat_outputs]
-        if len(set(names)) != len(names):
-            names = [t.name for t in graph.flat_outputs]
-        return names
+        return _leaf_names(graph.output_structure, graph.output_paths, graph.flat_outputs)
+
+    @property
+    def output_paths(self) -> list[tuple]:
+        """The path (dict keys and positions) of each flat output in ``model.output``."""
+        return list(self._graph().output_paths)
+
+    @property
+    def input_paths(self) -> list[tuple]:
+        """The path (dict keys and positions) of each flat input in ``model.input``."""
+        return list(self._graph().input_paths)
+
+    def structure_text(self, role: str) -> str:
+        """The model's inputs or outputs (``role``) written out by name, for error messages."""
+        graph = self._graph()
+        structure = graph.input_structure if role == "inputs" else graph.output_structure
+        names = dict(zip(map(id, graph.flat_inputs if role == "inputs" else graph.flat_outputs),
+                         self.input_names if role == "inputs" else self.output_names, strict=True))
+        return describe_structure(structure, lambda t: names[id(t)], is_leaf=is_symbolic)
 
     @property
     def uses_key(self) -> bool:
@@ -172,33 +221,47 @@ class Model(TrainingAPI, Layer):
 
     # ------------------------------------------------------------------ calling
     def match_inputs(self, inputs) -> list:
-        """Values given in the model's input structure, or as a dict keyed by input name, as a
-        flat list aligned with ``self.inputs``."""
+        """Values for the model's inputs as a flat list aligned with ``self.inputs``. Accepted, as in
+        Keras 3: the model's input structure (lists, tuples and namedtuples interchangeable), a
+        dict keyed by input name, or the values flat in ``self.inputs`` order; ``None`` for an
+        ``Input(optional=True)`` left out."""
+        graph = self._graph()
         names = self.input_names
+        is_value = lambda v: not is_container(v)  # noqa: E731
+        matched = matched_by_paths(inputs, graph.input_paths, is_leaf=is_value)
+        if matched is not None:
+            return matched
         if isinstance(inputs, dict):
-            missing = [n for n in names if n not in inputs]
-            unknown = [k for k in inputs if k not in names]
-            if missing or unknown:
-                raise LayerInputError(
-                    f"{describe_layer(self)} expects inputs named {names}; the dict given is missing "
-                    f"{missing} and has unknown keys {unknown}."
-                )
-            return [inputs[n] for n in names]
-        if isinstance(self._graph().input_structure, dict) and len(names) > 1:
-            raise LayerInputTypeError(
-                f"{describe_layer(self)} has named inputs {names}: pass a dict keyed by those names, "
-                f"received {describe_value(inputs)}."
-            )
-        values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if len(values) != len(names):
+            return self._inputs_by_name(inputs, names)
+        if len(names) == 1:
+            return [inputs[0]] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else [inputs]
+        flat = leaves(inputs, is_leaf=is_value)
+        # A dict of inputs is flattened in sorted key order: a flat list is unambiguous only when
+        # the dict was written in that order (Keras 3 refuses it otherwise, too).
+        keys_sorted = not isinstance(graph.input_structure, dict) or list(graph.input_structure) == names
+        if isinstance(inputs, (list, tuple)) and len(flat) == len(names) and keys_sorted:
+            return flat
+        received = describe_structure(inputs, _value_text, is_leaf=is_value)
+        hint = (
+            "pass them in that structure, as a flat list in this order, or as a dict keyed by those names"
+            if keys_sorted
+            else "pass a dict keyed by those names"
+        )
+        raise LayerInputError(
+            f"{describe_layer(self)} expects {len(names)} input(s) {names}, but received {len(flat)} value(s) "
+            f"{received}; the inputs are structured as {self.structure_text('inputs')}: {hint}."
+        )
+
+    def _inputs_by_name(self, inputs: dict, names: list[str]) -> list:
+        optional = {n for n, t in zip(names, self._graph().flat_inputs, strict=True) if _is_optional(t)}
+        missing = [n for n in names if n not in inputs and n not in optional]
+        unknown = [k for k in inputs if k not in names]
+        if missing or unknown:
             raise LayerInputError(
-                f"{describe_layer(self)} expects {len(names)} input(s) {names}, but received "
-                f"{len(values)} value(s)" + (
-                    "; pass them as a list in this order or as a dict keyed by name."
-                    if len(names) > 1 else "."
-                )
+                f"{describe_layer(self)} expects inputs named {names}; the dict given is missing "
+                f"{missing} and has unknown keys {unknown}."
             )
-        return values
+        return [inputs.get(n) for n in names]
 
     def _check_input_value(self, index: int, tensor: SymbolicTensor, value):
         shape = tuple(value.shape)
@@ -228,10 +291,12 @@ class Model(TrainingAPI, Layer):
         ``kfunc.folding.FoldedCall`` that runs the repeated blocks as scans (weights in the
         stacked layout; see ``kfunc.lower``)."""
         graph = self._graph()
-        values = [
-            self._check_input_value(i, tensor, value)
-            for i, (tensor, value) in enumerate(zip(graph.flat_inputs, self.match_inputs(inputs), strict=True))
-        ]
+        values = []
+        for index, (tensor, value) in enumerate(zip(graph.flat_inputs, self.match_inputs(inputs), strict=True)):
+            if value is None and not _is_optional(tensor):
+                raise _missing_input(self, tensor)
+            # An optional input left out reaches the layers it feeds as None (Keras 3).
+            values.append(None if value is None else self._check_input_value(index, tensor, value))
         input_masks = None
         if has_mask(mask):
             input_masks = self.match_inputs(mask) if isinstance(mask, (list, tuple, dict)) else [mask]
@@ -250,6 +315,27 @@ class Model(TrainingAPI, Layer):
             folded_runs=() if folded is None else folded.runs, call_run=call_run,
         )
         return _mixed_outputs_in_float32(graph.output_structure, outputs), output_masks
+
+    def _input_leaves(self, inputs, *, symbolic: bool) -> list:
+        # None stands for an optional input left out; `call` checks that the input is optional.
+        present = [leaf for leaf in leaves(inputs) if leaf is not None]
+        return super()._input_leaves(present, symbolic=symbolic)
+
+    @staticmethod
+    def _shapes_of(inputs, *, batch_none: bool):
+        """The shape of each input, in the inputs' (any nested) structure."""
+
+        def shape(leaf):
+            if leaf is None:
+                return None
+            s = tuple(leaf.shape)
+            return (None,) + s[1:] if batch_none and s else s
+
+        return map_leaves(shape, inputs)
+
+    @staticmethod
+    def _dtypes_of(inputs):
+        return map_leaves(lambda leaf: None if leaf is None else leaf.dtype, inputs)
 
     def _masked_call(self, args, kwargs, previous_mask):
         self._input_leaves(args[0], symbolic=False)

@@ -7,7 +7,7 @@ import functools
 import jax
 import numpy as np
 
-from kfunc.data.arrays import DataError, model_input_arrays
+from kfunc.data.arrays import DataError, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
@@ -33,9 +33,14 @@ class TrainingAPI:
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state.
 
-        ``steps_per_execution``: training steps per compiled dispatch; ``'auto'`` runs a whole epoch
-        per dispatch when nothing is displayed and sizes dispatches for a live progress bar
-        otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
+        ``loss`` may be None (Keras 3): ``fit`` then trains on the losses layers add (``add_loss``,
+        regularizers), or the model is compiled only to evaluate metrics, predict or save.
+
+        ``steps_per_execution``: training steps per compiled dispatch (callbacks' batch hooks fire
+        once per execution, as in Keras 3); ``'auto'`` runs a whole epoch per dispatch when nothing
+        is displayed and sizes dispatches for a live progress bar otherwise. ``run_eagerly=True``
+        or ``jit_compile=False``: run the same steps unjitted, op by op (Python inside layers runs
+        at every step: for debugging, slow). ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
         ``None`` (default) decides by measurement: on accelerators always, on CPU only for
         one-step-per-dispatch training of a state under 16 MB.
         ``fold_repeated_blocks`` (kfunc): train each run of structurally identical blocks (a Python
@@ -47,11 +52,6 @@ class TrainingAPI:
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
             raise TrainingConfigError(f"compile() got unexpected keyword argument(s) {sorted(unknown)}.")
-        if kwargs.get("run_eagerly") or kwargs.get("jit_compile", True) is False:
-            raise TrainingConfigError(
-                "compile: kfunc always compiles the training step; to step through it in Python, run fit "
-                "inside `with jax.disable_jit():`."
-            )
         if kwargs.get("weighted_metrics"):
             raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
@@ -96,6 +96,19 @@ class TrainingAPI:
         trainer = self._require_compiled("evaluate")
         return trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                 steps=steps, return_dict=return_dict, callbacks=callbacks)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on ``(x, y)`` taken as one batch; returns the loss and metrics of that
+        batch (a scalar, a list in ``metrics_names`` order, or a dict with ``return_dict``)."""
+        return self._require_compiled("train_on_batch").train_on_batch(
+            x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict
+        )
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics of ``(x, y)`` taken as one batch, as ``train_on_batch`` returns them."""
+        return self._require_compiled("test_on_batch").test_on_batch(
+            x, y, sample_weight=sample_weight, return_dict=return_dict
+        )
 
     def summary(self, line_length: int = 98, expand_nested: bool = False, print_fn=None) -> str:
         """Print (with ``print_fn``, default ``print``) and return the layer table and parameter totals."""
@@ -148,10 +161,8 @@ class TrainingAPI:
         arrays = model_input_arrays(self, x)
         check_embedding_ids(self, arrays)
         names = self.input_names
-        count = len(arrays[0])
-        forward = self._jitted(
-            "predict", lambda: jax.jit(functools.partial(self.apply, training=False))
-        )
+        count = sample_count(arrays)
+        forward = self._forward()
         placement = Trainer.placement("predict")
         if placement is not None:
             placement.distribution.check_batch_size(batch_size, "predict")
@@ -164,7 +175,7 @@ class TrainingAPI:
         for index, start in enumerate(range(0, count, batch_size)):
             if callback_list is not None:
                 callback_list.on_predict_batch_begin(index)
-            batch = [a[start : start + batch_size] for a in arrays]
+            batch = [None if a is None else a[start : start + batch_size] for a in arrays]
             if placement is not None:
                 batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
@@ -180,8 +191,21 @@ class TrainingAPI:
         joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
         return jax.tree_util.tree_unflatten(treedef, joined)
 
+    def _forward(self):
+        """The inference function ``(params, state, inputs by name) -> (outputs, state)``: compiled
+        once per input shape, or run op by op when the model was compiled with ``run_eagerly=True``."""
+        forward = functools.partial(self.apply, training=False)
+        if self._trainer is not None and not self._trainer.config.jit:
+            return forward
+        return self._jitted("predict", lambda: jax.jit(forward))
+
     def predict_on_batch(self, x):
-        outputs, _ = self.apply(*self.get_variables(), x, training=False)
+        """Outputs for ``x`` taken as one batch (arrays as for ``predict``), in the model's output
+        structure; compiled once per batch size."""
+        self._build_from_data(x)
+        arrays = model_input_arrays(self, x)
+        check_embedding_ids(self, arrays)
+        outputs, _ = self._forward()(*self.get_variables(), dict(zip(self.input_names, arrays, strict=True)))
         return jax.tree_util.tree_map(np.asarray, outputs)
 
 

@@ -22,7 +22,7 @@ from kfunc import distribution as distribution_lib
 from kfunc import seeding
 from kfunc.data import sources
 from kfunc.data.arrays import DataError
-from kfunc.data.fit_data import split_for_validation
+from kfunc.data.fit_data import fit_arrays, split_for_validation
 from kfunc.errors import NonFiniteLossError
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.core.tree_paths import tree_from_paths
@@ -65,6 +65,33 @@ class _Compiled(NamedTuple):
         """Metric states -> host floats, in Keras's order (compiled functions sort dict keys)."""
         values = jax.device_get(self.results(metric_states))
         return {k: float(values[k]) for k in self.builder.log_order}
+
+
+def _unjitted(builder: StepBuilder) -> _Compiled:
+    """The same step functions run op by op (``compile(run_eagerly=True)`` or ``jit_compile=False``):
+    Python inside layers' ``call`` (prints, breakpoints) runs at every step, for debugging."""
+
+    def run_train(carry, data, indices, start, n, *, batch_size):
+        for step in range(int(start), int(start) + int(n)):
+            carry = builder.run_one_train_step(carry, data, indices, step, batch_size=batch_size)
+        return carry
+
+    def run_eval(metrics, params, state, data, indices, start, n, *, batch_size):
+        for step in range(int(start), int(start) + int(n)):
+            metrics = builder.run_one_eval_step(metrics, params, state, data, indices, step, batch_size=batch_size)
+        return metrics
+
+    return _Compiled(builder, run_train, builder.run_one_train_step, builder.run_train_batch, run_eval,
+                     builder.run_eval_batch, builder.init_metrics, builder.results, {})
+
+
+def logs_result(logs: dict, return_dict: bool):
+    """Keras's return value of evaluate / train_on_batch / test_on_batch: the logs dict, or its
+    values in order (a scalar when there is only the loss)."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 class Trainer:
@@ -153,7 +180,7 @@ class Trainer:
         if key not in self._resolved_metrics:
             resolved = []
             for spec, tensor, shape in zip(self.config.outputs, self.model.outputs, label_shapes, strict=True):
-                if spec.loss is None:
+                if shape is None:  # an output given no labels (no loss and no metrics)
                     resolved.append([])
                     continue
                 resolved.append([
@@ -177,20 +204,23 @@ class Trainer:
             metrics = self._metrics_for(label_shapes)
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan,
                                   placement=placement, folding=self.folding(), remat=self.remat)
-            self._compiled[key] = _Compiled(
-                builder,
-                jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_fused else ()),
-                jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
-                        donate_argnums=(0,) if self.donate_one_step else ()),
-                jax.jit(builder.run_train_batch, donate_argnums=(0,) if self.donate_one_step else ()),
-                jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
-                jax.jit(builder.run_eval_batch),
-                jax.jit(builder.init_metrics),
-                jax.jit(builder.results),
-                {},
-            )
+            self._compiled[key] = self._jitted(builder) if self.config.jit else _unjitted(builder)
         return self._compiled[key]
+
+    def _jitted(self, builder: StepBuilder) -> _Compiled:
+        return _Compiled(
+            builder,
+            jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
+                    donate_argnums=(0,) if self.donate_fused else ()),
+            jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
+                    donate_argnums=(0,) if self.donate_one_step else ()),
+            jax.jit(builder.run_train_batch, donate_argnums=(0,) if self.donate_one_step else ()),
+            jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
+            jax.jit(builder.run_eval_batch),
+            jax.jit(builder.init_metrics),
+            jax.jit(builder.results),
+            {},
+        )
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -324,6 +354,12 @@ class Trainer:
         ``run_step``: steps of the run before this call. Returns ``(carry, steps_done)``."""
         carry = Carry(train, functions.init_metrics() if metrics is None else metrics, jnp.zeros((), bool))
         done = first
+        # As Keras 3: on_train_batch_begin(first step) and on_train_batch_end(first step +
+        # steps_per_execution - 1) once per execution; a callback setting model.stop_training
+        # ends the epoch after that execution.
+        per_call = planner.steps_per_callback
+        opened = None  # first step of the execution whose on_train_batch_end is due
+        logs = None
         for block in sources.dispatches(source, epoch, first):
             whole = isinstance(block, sources.WholeBatches)
             if whole and planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
@@ -333,7 +369,8 @@ class Trainer:
             start, stop = (block.start, block.stop) if whole else (0, 1)
             while start < stop:
                 n = planner.next(stop - start, run_step + done - first) if whole else 1
-                if planner.every_step:
+                if planner.every_step and opened is None:
+                    opened = done
                     callback_list.on_train_batch_begin(done)
                 began = time.perf_counter()
                 if not whole:
@@ -347,22 +384,27 @@ class Trainer:
                     logs = functions.logs(carry.metrics)
                     planner.observe(n, time.perf_counter() - began)
                     progress.update(done, logs)
-                    if planner.every_step:
+                    if planner.every_step and done - opened >= per_call:
                         self._live = carry.train
-                        callback_list.on_train_batch_end(done - 1, logs)
+                        callback_list.on_train_batch_end(opened + per_call - 1, logs)
                         self._live = None
+                        opened = None
                         if self.model.stop_training:
                             return carry, done
                 if guard_nan and bool(carry.halted):
                     return carry, done
                 if backup is not None and planner.at_stop(run_step + done - first):
                     backup.save(ResumePoint(self._model_layout(carry.train), epoch, done, source.seed, carry.metrics))
+        if opened is not None:  # the epoch ended inside an execution (its short last batch)
+            self._live = carry.train
+            callback_list.on_train_batch_end(opened + per_call - 1, logs)
+            self._live = None
         return carry, done
 
     def _one_step_per_dispatch(self, functions: _Compiled, carry, block: sources.WholeBatches):
         """The tight host loop of one step per dispatch; a small carry travels packed."""
         data, indices, size = block.data, block.indices, block.batch_size
-        if not PackedSteps.worthwhile(carry):
+        if not self.config.jit or not PackedSteps.worthwhile(carry):
             for step in range(block.start, block.stop):
                 carry = functions.run_one(carry, data, indices, step, batch_size=size)
             return carry
@@ -505,7 +547,45 @@ class Trainer:
             progress = Progress(total, verbose)
             progress.start = started
             progress.finish(total or 0, logs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return logs_result(logs, return_dict)
+
+    # ------------------------------------------------------------------ one batch
+    def train_on_batch(self, x, y, *, sample_weight, class_weight, return_dict):
+        """One training step on ``(x, y)`` as one batch (metrics reset first, as Keras 3); compiled
+        once per batch size, so repeated calls on same-sized batches compile nothing."""
+        if sample_weight is not None and class_weight is not None:
+            raise DataError("train_on_batch: pass sample_weight or class_weight, not both.")
+        self.model._build_from_data(x)
+        placement = self.placement("fit")
+        data = fit_arrays(self.model, self.config, x, y, sample_weight, class_weight, role="train_on_batch")
+        with rolled_back_on_failure(self):
+            self._place(placement)
+            functions = self._functions(_label_shapes(data), guard_nan=False, placement=placement)
+            self.metrics_names = list(functions.builder.log_order)
+            carry = Carry(self._private_state(), functions.init_metrics(), jnp.zeros((), bool))
+            carry = functions.run_batch(carry, sources.put_batch(sources.as_tree(data), placement))
+            self._write_back(carry.train)
+            logs = functions.logs(carry.metrics)
+        return logs_result(logs, return_dict)
+
+    def test_on_batch(self, x, y, *, sample_weight, return_dict):
+        """Loss and metrics of ``(x, y)`` as one batch, without training."""
+        self.model._build_from_data(x)
+        placement = self.placement("evaluate")
+        data = fit_arrays(self.model, self.config, x, y, sample_weight, None, role="test_on_batch")
+        with rolled_back_on_failure(self):
+            if placement is not None:
+                place_weights(self.model, placement.distribution)
+            params, state = self.model.get_variables()
+            if self._transformation is None:
+                self._prepare_optimizer(params)
+            functions = self._functions(_label_shapes(data), guard_nan=False, placement=placement)
+            batch = sources.put_batch(sources.as_tree(data), placement)
+            logs = functions.logs(functions.run_eval_batch(functions.init_metrics(), params, state, batch))
+            self.metrics_names = list(logs)
+        return logs_result(logs, return_dict)
+
+
+def _label_shapes(data) -> list:
+    """Per output, the shape of one label (None for an output given no labels)."""
+    return [None if t is None else tuple(t.shape[1:]) for t in data.targets]

@@ -24,11 +24,13 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from kfunc.core import structures
 from kfunc.data.fit_data import check_target
 from kfunc.layers import added_losses
 from kfunc.lower import apply_stacked
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
+from kfunc.train.losses import TrainingConfigError
 from kfunc.train.metrics import Mean
 from kfunc.train.regularization import WeightRules
 
@@ -101,10 +103,10 @@ def stays_finite(new, old) -> jax.Array:
     return kept
 
 
-def flatten_outputs(outputs, names: list[str]) -> list:
-    if isinstance(outputs, dict):
-        return [outputs[n] for n in names]
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+def flatten_outputs(outputs) -> list:
+    """The model's outputs (or their masks, None where none) in any structure, flat in
+    ``model.outputs`` order."""
+    return structures.leaves(outputs)
 
 
 class _ShapeOnly(NamedTuple):
@@ -140,6 +142,7 @@ class StepBuilder:
         for i in self.config.trained_outputs:
             if self.multi:
                 states[f"{self.names[i]}_loss"] = self.tracker.init()
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 states[self._metric_key(i, metric)] = metric.init()
         return states
@@ -152,7 +155,7 @@ class StepBuilder:
         names = ["loss"]
         if self.multi:
             names += [f"{self.names[i]}_loss" for i in self.config.trained_outputs]
-        return names + [self._metric_key(i, m) for i in self.config.trained_outputs for m in self.metrics[i]]
+        return names + [self._metric_key(i, m) for i in self.config.labelled_outputs for m in self.metrics[i]]
 
     def results(self, states: dict) -> dict:
         """Log values in Keras's order: loss, per-output losses, metrics."""
@@ -160,7 +163,7 @@ class StepBuilder:
         if self.multi:
             for i in self.config.trained_outputs:
                 out[f"{self.names[i]}_loss"] = self.tracker.result(states[f"{self.names[i]}_loss"])
-        for i in self.config.trained_outputs:
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
                 out[key] = metric.result(states[key])
@@ -179,14 +182,15 @@ class StepBuilder:
                 outputs, new_state, masks = apply_stacked(self.model, self.folding, params, state, batch.inputs,
                                                           training=training, key=key, return_masks=True,
                                                           remat=self.remat)
-        masks = flatten_outputs(masks, self.names)
+        masks = flatten_outputs(masks)
         # Losses and metrics compute in float32 even on half-precision outputs (Keras's loss dtype).
-        outputs = [at_least_float32(o) for o in flatten_outputs(outputs, self.names)]
+        outputs = [at_least_float32(o) for o in flatten_outputs(outputs)]
         per_output, total = {}, jnp.zeros((), jnp.float32)
+        for i in self.config.labelled_outputs:
+            self._check_traced_target(i, batch.targets[i], outputs[i])
         for i in self.config.trained_outputs:
             spec = self.config.outputs[i]
             weight = batch.weights[i]
-            self._check_traced_target(i, batch.targets[i], outputs[i])
             if masks[i] is None:
                 values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
                 per_output[i] = jnp.sum(values if weight is None else values * weight) / batch.size
@@ -197,6 +201,11 @@ class StepBuilder:
                 per_output[i] = jnp.where(kept_steps > 0, kept_total / jnp.maximum(kept_steps, 1.0), 0.0)
             total = total + spec.loss_weight * per_output[i]
         # As Keras's compute_loss: the reported loss includes the added losses and weight penalties.
+        if training and not self.config.trained_outputs and not added.entries and not self.rules.penalties:
+            raise TrainingConfigError(
+                f"fit: model '{self.model.name}' has nothing to train on: compile() was given no loss and no layer "
+                "adds one (add_loss, activity or weight regularizers); pass a loss to compile, e.g. loss='mse'."
+            )
         total = total + added.total() + self.rules.penalty(params)
         return total, (per_output, outputs, new_state, masks)
 
@@ -218,6 +227,7 @@ class StepBuilder:
             if self.multi:
                 key = f"{self.names[i]}_loss"
                 states[key] = self.tracker.add(states[key], per_output[i], count)
+        for i in self.config.labelled_outputs:
             for metric in self.metrics[i]:
                 key = self._metric_key(i, metric)
                 weight = rows
@@ -274,6 +284,10 @@ class StepBuilder:
             return self.eval_step(metrics, params, state, self._batch_at(data, indices, start + i, batch_size))
 
         return lax.fori_loop(0, n, body, metrics)
+
+    def run_one_eval_step(self, metrics, params, state, data, indices, step, *, batch_size: int):
+        """Evaluation of whole batch ``step`` alone (the unjitted, ``run_eagerly`` path)."""
+        return self.eval_step(metrics, params, state, self._batch_at(data, indices, step, batch_size))
 
     def run_eval_batch(self, metrics, params, state, batch):
         """Evaluation of one ``(inputs, targets, weights)`` batch at its own size."""
