@@ -155,5 +155,10 @@ class Sequential(Model):
         return [self._stack[-1].name]
 
     @property
+    def output_paths(self) -> list[tuple]:
+        """One output, the model's output itself (known before the model is built)."""
+        return [()]
+
+    @property
     def sublayers(self) -> list[Layer]:
         return list(self._stack)

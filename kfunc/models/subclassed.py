@@ -24,7 +24,9 @@ import numpy as np
 
 from kfunc import config as config_lib
 from kfunc.errors import GraphError, LayerConfigError, describe_layer
+from kfunc.core.structures import flatten_with_paths
 from kfunc.graph.node import flatten_symbolic
+from kfunc.graph.tensor import is_symbolic
 from kfunc.layers.base import Layer
 from kfunc.layers.input import Input
 from kfunc.models.functional import Model
@@ -39,6 +41,15 @@ class _Structure(NamedTuple):
     output_structure: object
     flat_inputs: list
     flat_outputs: list
+    input_paths: list  # the path (dict keys and positions) of each flat input, as Model's graph has them
+    output_paths: list
+
+    @classmethod
+    def of(cls, inputs, outputs) -> _Structure:
+        input_pairs = flatten_with_paths(inputs, is_leaf=is_symbolic)
+        output_pairs = flatten_with_paths(outputs, is_leaf=is_symbolic)
+        return cls(inputs, outputs, [t for _, t in input_pairs], [t for _, t in output_pairs],
+                   [p for p, _ in input_pairs], [p for p, _ in output_pairs])
 
 
 class SubclassedModel(Model):
@@ -141,7 +152,7 @@ class SubclassedModel(Model):
         except Exception:
             self.built = False
             raise
-        self._structure = _Structure(inputs, outputs, flatten_symbolic(inputs), flatten_symbolic(outputs))
+        self._structure = _Structure.of(inputs, outputs)
         self._compiled_cache = {}
         self._check_unique_layer_names()
         if self._pending_compile is not None:
@@ -188,10 +199,14 @@ class SubclassedModel(Model):
     @property
     def output_names(self) -> list[str]:
         """Dict outputs: their keys; otherwise ``output_1``, ``output_2`` ... in output order."""
-        structure = self._graph().output_structure
-        if isinstance(structure, dict):
-            return list(structure)
-        return [f"output_{i + 1}" for i in range(len(self._graph().flat_outputs))]
+        graph = self._graph()
+        if isinstance(graph.output_structure, dict):  # keys sorted, as the flat outputs are
+            return ["/".join(str(key) for key in path) for path in graph.output_paths]
+        return [f"output_{i + 1}" for i in range(len(graph.flat_outputs))]
+
+    @property
+    def output_paths(self) -> list[tuple]:
+        return list(self._graph().output_paths)
 
     # ------------------------------------------------------------------ calling
     def _call_arrays(self, args, kwargs):
