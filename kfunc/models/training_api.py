@@ -44,8 +44,6 @@ class TrainingAPI:
                 "compile: kfunc always compiles the training step; to step through it in Python, run fit "
                 "inside `with jax.disable_jit():`."
             )
-        if kwargs.get("weighted_metrics"):
-            raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
         self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state))
         self.optimizer = config.optimizer

@@ -18,12 +18,14 @@ from kfunc.train.losses import TrainingConfigError
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Training spec of one output: its loss (or None: not trained), weight and metric ids."""
+    """Training spec of one output: its loss (or None: not trained), weight, metric ids and the
+    ids of its weighted metrics (which see the sample and class weights)."""
 
     name: str
     loss: Any
     loss_weight: float
     metric_ids: tuple
+    weighted_metric_ids: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,21 @@ def _per_output(value, names: list[str], role: str, *, allow_subset: bool) -> li
     return [value] * len(names)
 
 
+def _metric_lists(metrics, names: list[str], role: str) -> list[list]:
+    """Per output, the metric ids of ``compile(metrics=...)`` or ``weighted_metrics=...``: a list
+    (for every output) or a dict by output name (one id or a list each)."""
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        per_output = _per_output(metrics, names, role, allow_subset=True)
+        return [[] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m]) for m in per_output]
+    if isinstance(metrics, (list, tuple)):
+        return [list(metrics) for _ in names]
+    raise TrainingConfigError(
+        f"compile: {role} must be a list (for every output) or a dict by output name, received {metrics!r:.80}."
+    )
+
+
 def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_execution, arguments) -> CompileConfig:
     names = model.output_names
     if loss is None:
@@ -72,37 +89,20 @@ def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_executi
     for name, w in zip(names, weights, strict=True):
         if not isinstance(w, (int, float)) or isinstance(w, bool):
             raise TrainingConfigError(f"compile: the loss weight of output '{name}' must be a number, received {w!r}.")
-    if metrics is None:
-        per_metrics = [[] for _ in names]
-    elif isinstance(metrics, dict):
-        per_metrics = _per_output(metrics, names, "metrics", allow_subset=True)
-        per_metrics = [[] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m]) for m in per_metrics]
-    elif isinstance(metrics, (list, tuple)):
-        per_metrics = [list(metrics) for _ in names]
-    else:
-        raise TrainingConfigError(
-            f"compile: metrics must be a list (for every output) or a dict by output name, received {metrics!r}."
-        )
-    for ids in per_metrics:
+    per_metrics = _metric_lists(metrics, names, "metrics")
+    per_weighted = _metric_lists(arguments.get("weighted_metrics"), names, "weighted_metrics")
+    for ids in per_metrics + per_weighted:
         for identifier in ids:
-            if isinstance(identifier, str) and identifier not in ("accuracy", "acc") and identifier not in metrics_lib.METRICS:
-                metrics_lib.resolve(identifier, loss=None, output_shape=(1,), label_shape=None)
+            metrics_lib.check(identifier)
+    for name, l in zip(names, per_loss, strict=True):
+        losses_lib.check_trainable(l, name)
     if steps_per_execution != "auto" and (
         isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1
     ):
         raise TrainingConfigError(f"compile: steps_per_execution must be 'auto' or a positive int, received {steps_per_execution!r}.")
     outputs = tuple(
-        OutputSpec(n, l, float(w), tuple(m)) for n, l, w, m in zip(names, per_loss, weights, per_metrics, strict=True)
+        OutputSpec(n, l, float(w), tuple(m), tuple(wm))
+        for n, l, w, m, wm in zip(names, per_loss, weights, per_metrics, per_weighted, strict=True)
     )
     return CompileConfig(optimizers_lib.get(optimizer), outputs, steps_per_execution, arguments)
 
-
-def log_names(config: CompileConfig, resolved_metrics: list[list]) -> list[str]:
-    """The keys of the logs, in Keras's order: loss, per-output losses, metrics."""
-    multi = len(config.outputs) > 1
-    names = ["loss"]
-    if multi:
-        names += [f"{o.name}_loss" for o in config.outputs if o.loss is not None]
-    for output, metrics in zip(config.outputs, resolved_metrics, strict=True):
-        names += [f"{output.name}_{m.name}" if multi else m.name for m in metrics]
-    return names
