@@ -49,7 +49,8 @@ def _initializer_name(obj) -> str | None:
 
 def _builtin_tables() -> dict[str, dict]:
     """Tag -> built-in classes by name, for objects saved as ``{tag, name, config}``."""
-    return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS}
+    return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS,
+            "metric": registry.builtin_metric_classes()}
 
 
 class Encoder:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from kfunc import config
 from kfunc.errors import TrainingConfigError
-from kfunc.naming import to_snake_case
+from kfunc.naming import to_snake_case, unique_name
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -79,7 +79,7 @@ class Loss:
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        self.name = name if name is not None else to_snake_case(type(self).__name__)
+        self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         self.reduction = standardize_reduction(reduction, f"Loss '{self.name}' ({type(self).__name__})")
         self._dtype = dtype
 

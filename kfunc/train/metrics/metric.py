@@ -17,7 +17,7 @@ from kfunc import config
 from kfunc.core.binding import bind
 from kfunc.core.variable import Variable
 from kfunc.errors import TrainingConfigError
-from kfunc.naming import to_snake_case
+from kfunc.naming import to_snake_case, unique_name
 
 
 class Metric:
@@ -26,7 +26,7 @@ class Metric:
     ``result()``. ``name`` is the key in the logs (default: the class name in snake case)."""
 
     def __init__(self, name=None, dtype=None):
-        self.name = name if name is not None else to_snake_case(type(self).__name__)
+        self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         self._dtype = dtype
         self._variables: list[Variable] = []
         self._metrics: list[Metric] = []
