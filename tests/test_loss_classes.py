@@ -48,12 +48,18 @@ CASES = [
     ("CategoricalCrossentropy", {"label_smoothing": 0.2}, "categorical"),
     ("CategoricalCrossentropy", {"from_logits": True}, "categorical"),
     ("SparseCategoricalCrossentropy", {}, "sparse"),
+    ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "gamma": 1.5}, "binary"),
+    ("BinaryFocalCrossentropy", {"from_logits": True, "label_smoothing": 0.1}, "logits"),
+    ("CategoricalFocalCrossentropy", {"alpha": 0.4}, "categorical"),
+    ("Dice", {}, "binary"),
+    ("Dice", {"axis": -1}, "binary"),
+    ("Tversky", {"alpha": 0.3, "beta": 0.7, "axis": -1}, "binary"),
 ]
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"]
 
 
 # The default run checks a few classes; the whole table runs with -m slow.
-DEFAULT = {1, 5, 13, 16}
+DEFAULT = {1, 5, 13, 16, 17, 21}
 TABLE = [pytest.param(*case, id=f"{case[0]}-{i}", marks=() if i in DEFAULT else pytest.mark.slow)
          for i, case in enumerate(CASES)]
 
@@ -92,7 +98,8 @@ def test_losses_read_the_configured_epsilon():
 
 def test_keras_loss_names_resolve_as_in_keras():
     for alias in ["bce", "BCE", "mse", "MAE", "mape", "msle", "kld", "KLD", "log_cosh", "huber", "cosine_similarity",
-                  "categorical_hinge", "sparse_categorical_crossentropy"]:
+                  "categorical_hinge", "sparse_categorical_crossentropy", "dice", "tversky",
+                  "binary_focal_crossentropy", "categorical_focal_crossentropy"]:
         assert losses.get(alias).__name__ == keras.losses.get(alias).__name__, alias
     for class_name in ["MeanSquaredError", "Huber", "BinaryCrossentropy", "LogCosh"]:
         ours, theirs = losses.get(class_name), keras.losses.get(class_name)

@@ -4,7 +4,8 @@ from kfunc.errors import TrainingConfigError  # noqa: F401 (re-exported)
 from kfunc.train.losses.classes import *  # noqa: F403
 from kfunc.train.losses.classes import BUILTIN_LOSS_CLASSES  # noqa: F401
 from kfunc.train.losses.functions import (  # noqa: F401
-    binary_crossentropy, categorical_crossentropy, categorical_hinge, cosine_similarity, hinge, huber,
+    binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy, dice,
+    tversky, categorical_hinge, cosine_similarity, hinge, huber,
     kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error, mean_squared_error,
     mean_squared_logarithmic_error, poisson, sparse_categorical_crossentropy, squared_hinge,
 )

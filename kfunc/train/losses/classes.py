@@ -16,6 +16,7 @@ __all__ = [
     "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
     "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson", "CosineSimilarity",
     "Huber", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
 ]
 
 
@@ -116,8 +117,49 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
         return {**super().get_config(), "ignore_class": None}
 
 
+class BinaryFocalCrossentropy(_BuiltinLoss):
+    """Binary cross-entropy down-weighting well classified labels by ``(1 - p_t) ** gamma``."""
+
+    function = staticmethod(f.binary_focal_crossentropy)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction=SUM_OVER_BATCH, name="binary_focal_crossentropy", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, apply_class_balancing=apply_class_balancing,
+                         alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalFocalCrossentropy(_BuiltinLoss):
+    """Categorical cross-entropy with each class term scaled by ``alpha * (1 - p) ** gamma``."""
+
+    function = staticmethod(f.categorical_focal_crossentropy)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction=SUM_OVER_BATCH, name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class Dice(_BuiltinLoss):
+    """The Dice loss of soft segmentations, summed over ``axis`` (None: the whole batch)."""
+
+    function = staticmethod(f.dice)
+
+    def __init__(self, reduction=SUM_OVER_BATCH, name="dice", axis=None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
+class Tversky(_BuiltinLoss):
+    """The Tversky loss: Dice with false positives weighed by ``alpha`` and false negatives by ``beta``."""
+
+    function = staticmethod(f.tversky)
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction=SUM_OVER_BATCH, name="tversky", axis=None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis)
+
+
 BUILTIN_LOSS_CLASSES = (
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh,
     Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson, CosineSimilarity, Huber,
-    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy, Dice, Tversky,
 )

@@ -133,3 +133,49 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 def log_cosh(y_true, y_pred):
     x = y_pred - _float(y_true, y_pred)
     return jnp.mean(x + jax.nn.softplus(-2.0 * x) - jnp.log(2.0).astype(x.dtype), axis=-1)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy scaled by ``(1 - p_t) ** gamma`` (``p_t``: the probability given to
+    the true label), optionally by ``alpha`` / ``1 - alpha`` per label; mean over ``axis``."""
+    y_true = _float(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    p = jax.nn.sigmoid(y_pred) if from_logits else y_pred
+    epsilon = config.epsilon()
+    clipped = jnp.clip(p, epsilon, 1.0 - epsilon)
+    cross_entropy = -(y_true * jnp.log(clipped) + (1.0 - y_true) * jnp.log(1.0 - clipped))
+    p_true = y_true * p + (1.0 - y_true) * (1.0 - p)
+    focal = jnp.power(1.0 - p_true, gamma) * cross_entropy
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return jnp.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    """Categorical cross-entropy with each class term scaled by ``alpha * (1 - p) ** gamma``."""
+    y_true = _float(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
+    p = jax.nn.softmax(y_pred, axis=axis) if from_logits else y_pred
+    p = p / jnp.sum(p, axis=axis, keepdims=True)
+    p = jnp.clip(p, config.epsilon(), 1.0 - config.epsilon())
+    return jnp.sum(alpha * jnp.power(1.0 - p, gamma) * -y_true * jnp.log(p), axis=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)``, sums over ``axis`` (None: everything)."""
+    y_true = _float(y_true, y_pred)
+    overlap = jnp.sum(y_true * y_pred, axis=axis)
+    return 1.0 - 2.0 * overlap / (jnp.sum(y_true, axis=axis) + jnp.sum(y_pred, axis=axis) + config.epsilon())
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - tp / (tp + alpha * fp + beta * fn)`` of soft counts summed over ``axis``."""
+    y_true = _float(y_true, y_pred)
+    overlap = jnp.sum(y_true * y_pred, axis=axis)
+    false_positive = jnp.sum((1.0 - y_pred) * y_true, axis=axis)
+    false_negative = jnp.sum(y_pred * (1.0 - y_true), axis=axis)
+    return 1.0 - overlap / (overlap + alpha * false_positive + beta * false_negative + config.epsilon())

@@ -49,6 +49,10 @@ LOSSES: dict[str, Callable] = {
     "cosine_similarity": f.cosine_similarity,
     "log_cosh": f.log_cosh,
     "logcosh": f.log_cosh,
+    "binary_focal_crossentropy": f.binary_focal_crossentropy,
+    "categorical_focal_crossentropy": f.categorical_focal_crossentropy,
+    "dice": f.dice,
+    "tversky": f.tversky,
 }
 
 LOSS_CLASSES: dict[str, type] = {cls.__name__: cls for cls in BUILTIN_LOSS_CLASSES}

@@ -46,7 +46,7 @@ def broadcast_weight(weight, values):
     values, weight = match_ranks(values, weight)
     if weight.ndim < values.ndim:
         weight = weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim))
-    return values, jnp.broadcast_to(weight, values.shape)
+    return jnp.broadcast_arrays(values, weight)  # a loss reduced to one number (Dice) meets (batch,) weights
 
 
 def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size"):
