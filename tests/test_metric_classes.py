@@ -26,6 +26,7 @@ PROBS = (np.exp(LOGITS) / np.exp(LOGITS).sum(-1, keepdims=True)).astype(np.float
 LABELS = rng.integers(0, C, N)
 DATA = {
     "binary": (rng.integers(0, 2, (N, 3)).astype(np.float32), rng.random((N, 3)).astype(np.float32)),
+    "binary_column": (rng.integers(0, 2, (N, 1)).astype(np.float32), rng.random((N, 1)).astype(np.float32)),
     "categorical": (np.eye(C, dtype=np.float32)[LABELS], PROBS),
     "sparse": (LABELS.astype(np.float32), PROBS),
     "regression": (rng.random((N, 3)).astype(np.float32) + 0.1, rng.random((N, 3)).astype(np.float32) + 0.1),
@@ -76,6 +77,11 @@ CASES = [
     ("F1Score", {}, "categorical"),
     ("F1Score", {"average": "weighted"}, "categorical"),
     ("FBetaScore", {"beta": 2.0, "average": "micro", "threshold": 0.4}, "binary"),
+    ("MeanIoU", {"num_classes": C, "sparse_y_pred": False}, "sparse"),
+    ("IoU", {"num_classes": C, "target_class_ids": [0, 2], "sparse_y_pred": False}, "sparse"),
+    ("BinaryIoU", {"threshold": 0.4}, "binary_column"),
+    ("OneHotIoU", {"num_classes": C, "target_class_ids": [1, 3]}, "categorical"),
+    ("OneHotMeanIoU", {"num_classes": C, "ignore_class": 0}, "categorical"),
 ]
 
 
@@ -93,7 +99,8 @@ def _feed(metric, kind, weighted):
 
 
 # The default run checks one metric of each family; the whole table runs with -m slow.
-DEFAULT = {"Mean", "SparseCategoricalAccuracy", "RootMeanSquaredError", "BinaryCrossentropy", "AUC", "F1Score"}
+DEFAULT = {"Mean", "SparseCategoricalAccuracy", "RootMeanSquaredError", "BinaryCrossentropy", "AUC", "F1Score",
+           "MeanIoU"}
 TABLE = [
     pytest.param(*case, id=f"{case[0]}-{i}", marks=() if case[0] in DEFAULT and case[1] == CASES[
         next(j for j, c in enumerate(CASES) if c[0] == case[0])][1] else pytest.mark.slow)

@@ -9,6 +9,7 @@ from kfunc.train.metrics.confusion import (  # noqa: F401
     AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives, TruePositives,
 )
 from kfunc.train.metrics.f_score import F1Score, FBetaScore  # noqa: F401
+from kfunc.train.metrics.iou import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU  # noqa: F401
 from kfunc.train.metrics.lookup import METRIC_CLASSES, METRICS, check, get, resolve  # noqa: F401
 from kfunc.train.metrics.metric import Metric  # noqa: F401
 from kfunc.train.metrics.probabilistic import (  # noqa: F401
