@@ -77,6 +77,8 @@ CASES = [
     ("F1Score", {}, "categorical"),
     ("F1Score", {"average": "weighted"}, "categorical"),
     ("FBetaScore", {"beta": 2.0, "average": "micro", "threshold": 0.4}, "binary"),
+    ("PearsonCorrelation", {}, "regression"),
+    ("ConcordanceCorrelation", {}, "regression"),
     ("MeanIoU", {"num_classes": C, "sparse_y_pred": False}, "sparse"),
     ("IoU", {"num_classes": C, "target_class_ids": [0, 2], "sparse_y_pred": False}, "sparse"),
     ("BinaryIoU", {"threshold": 0.4}, "binary_column"),

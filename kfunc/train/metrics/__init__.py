@@ -8,6 +8,9 @@ from kfunc.train.metrics.accuracy_metrics import (  # noqa: F401
 from kfunc.train.metrics.confusion import (  # noqa: F401
     AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives, TruePositives,
 )
+from kfunc.train.metrics.correlation import (  # noqa: F401
+    ConcordanceCorrelation, PearsonCorrelation, concordance_correlation, pearson_correlation,
+)
 from kfunc.train.metrics.f_score import F1Score, FBetaScore  # noqa: F401
 from kfunc.train.metrics.iou import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU  # noqa: F401
 from kfunc.train.metrics.lookup import METRIC_CLASSES, METRICS, check, get, resolve  # noqa: F401

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from kfunc.errors import TrainingConfigError
 from kfunc.naming import to_snake_case
 from kfunc.train import losses
-from kfunc.train.metrics import accuracy_metrics as accuracy, confusion, f_score, iou, probabilistic, regression
+from kfunc.train.metrics import accuracy_metrics as accuracy, confusion, correlation, f_score, iou, probabilistic, regression
 from kfunc.train.metrics.metric import Metric
 from kfunc.train.metrics.reduction import Mean, MeanMetricWrapper, Sum
 
@@ -33,6 +33,7 @@ METRIC_CLASSES: tuple[type, ...] = (
     confusion.Precision, confusion.Recall, confusion.AUC,
     f_score.FBetaScore, f_score.F1Score,
     iou.IoU, iou.MeanIoU, iou.BinaryIoU, iou.OneHotIoU, iou.OneHotMeanIoU,
+    correlation.PearsonCorrelation, correlation.ConcordanceCorrelation,
 )
 
 # Keras 3's table: each class by its name and by its name in snake case, plus the short aliases.
