@@ -15,6 +15,9 @@ from kfunc.train.metrics.f_score import F1Score, FBetaScore  # noqa: F401
 from kfunc.train.metrics.iou import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU  # noqa: F401
 from kfunc.train.metrics.lookup import METRIC_CLASSES, METRICS, check, get, resolve  # noqa: F401
 from kfunc.train.metrics.metric import Metric  # noqa: F401
+from kfunc.train.metrics.operating_point import (  # noqa: F401
+    PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
+)
 from kfunc.train.metrics.probabilistic import (  # noqa: F401
     BinaryCrossentropy, CategoricalCrossentropy, CategoricalHinge, Hinge, KLDivergence, Poisson,
     SparseCategoricalCrossentropy, SquaredHinge,

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from kfunc.errors import TrainingConfigError
 from kfunc.naming import to_snake_case
 from kfunc.train import losses
-from kfunc.train.metrics import accuracy_metrics as accuracy, confusion, correlation, f_score, iou, probabilistic, regression
+from kfunc.train.metrics import accuracy_metrics as accuracy
+from kfunc.train.metrics import confusion, correlation, f_score, iou, operating_point, probabilistic, regression
 from kfunc.train.metrics.metric import Metric
 from kfunc.train.metrics.reduction import Mean, MeanMetricWrapper, Sum
 
@@ -34,6 +35,8 @@ METRIC_CLASSES: tuple[type, ...] = (
     f_score.FBetaScore, f_score.F1Score,
     iou.IoU, iou.MeanIoU, iou.BinaryIoU, iou.OneHotIoU, iou.OneHotMeanIoU,
     correlation.PearsonCorrelation, correlation.ConcordanceCorrelation,
+    operating_point.SensitivityAtSpecificity, operating_point.SpecificityAtSensitivity,
+    operating_point.PrecisionAtRecall, operating_point.RecallAtPrecision,
 )
 
 # Keras 3's table: each class by its name and by its name in snake case, plus the short aliases.
