@@ -59,7 +59,7 @@ REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 
 
 # The default run checks a few classes; the whole table runs with -m slow.
-DEFAULT = {1, 5, 13, 16, 17, 21}
+DEFAULT = {5, 13, 21}
 TABLE = [pytest.param(*case, id=f"{case[0]}-{i}", marks=() if i in DEFAULT else pytest.mark.slow)
          for i, case in enumerate(CASES)]
 

@@ -33,6 +33,11 @@ from kfunc.train.metrics.log_keys import MetricEntry, metric_entries
 from kfunc.train.regularization import WeightRules
 
 
+# The running mean of the losses: one object for every step function (its pure form is used, so
+# nothing is shared but the code), made once so that compiling makes no new variables.
+LOSS_TRACKER = Mean(name="loss")
+
+
 class TrainState(NamedTuple):
     """Everything a training step reads and writes. ``key``: the raw data (``uint32[2]``, see
     ``jax.random.key_data``) of the base key; step ``t`` uses ``fold_in(key, t)`` for dropout, so a
@@ -128,7 +133,7 @@ class StepBuilder:
         self.guard_nan = guard_nan
         self.names = [o.name for o in config.outputs]
         self.multi = len(self.names) > 1
-        self.tracker = Mean(name="loss")
+        self.tracker = LOSS_TRACKER
         self.rules = WeightRules.of(model)  # weight regularizers and constraints
         # Every metric with its log key (Keras's names: output prefix, "weighted_" on a clash).
         self.entries: list[MetricEntry] = metric_entries(

@@ -79,10 +79,14 @@ def get(identifier):
 
 
 def check(identifier) -> None:
-    """Raise at compile time for a metric name or object that ``resolve`` could not use."""
-    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
-        return
-    get(identifier)
+    """Raise at compile time for a metric name or object that ``resolve`` could not use (without
+    making the metric: its variables are made once, when fit resolves it)."""
+    if isinstance(identifier, str):
+        if identifier.lower() not in ("accuracy", "acc") and identifier not in METRICS:
+            get(identifier)  # raises the unknown-name error
+    elif not (isinstance(identifier, Metric) or callable(identifier)
+              or (isinstance(identifier, dict) and identifier.get("class_name") in METRICS)):
+        get(identifier)  # raises the wrong-type error
 
 
 def _accuracy(name: str, loss: Callable | None, output_shape: tuple, label_shape: tuple | None) -> Metric:
