@@ -276,3 +276,44 @@ def test_compile_refuses_unknown_weighted_metrics():
         model.compile("sgd", "mse", weighted_metrics=["weighted_accuracy_score"])
     with pytest.raises(TrainingConfigError, match=r"compile: weighted_metrics must be a list"):
         model.compile("sgd", "mse", weighted_metrics="mse")
+
+
+def _two_output_model(module):
+    inputs = module.Input((3,), name="x")
+    first = module.layers.Dense(1, activation="sigmoid", name="a")(inputs)
+    second = module.layers.Dense(2, name="b")(inputs)
+    return module.Model(inputs, {"a": first, "b": second})
+
+
+@pytest.mark.slow
+def test_metric_dicts_per_output_name_their_logs_as_keras():
+    x = rng.random((20, 3)).astype(np.float32)
+    labels = {"a": (x[:, :1] > 0.5).astype(np.float32), "b": rng.random((20, 2)).astype(np.float32)}
+    weight = np.linspace(0.1, 1.0, 20).astype(np.float32)
+    histories, starting_weights = [], None
+    for module in (kfunc, keras):
+        model = _two_output_model(module)
+        if starting_weights is None:
+            starting_weights = model.get_weights()
+        model.set_weights(starting_weights)
+        model.compile("sgd", {"a": "bce", "b": "mse"}, metrics={"a": ["accuracy", "mse"], "b": ["mae"]},
+                      weighted_metrics={"a": ["mse"], "b": ["mae", module.metrics.MeanSquaredError(name="msq")]})
+        histories.append(model.fit(x, labels, sample_weight={"a": weight, "b": weight}, epochs=1, batch_size=10,
+                                   shuffle=False, verbose=0).history)
+    ours, theirs = histories
+    assert set(ours) == set(theirs) == {"loss", "a_loss", "b_loss", "a_accuracy", "a_mse", "b_mae", "a_weighted_mse",
+                                        "b_weighted_mae", "b_msq"}
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
+
+
+def test_a_per_class_metric_logs_an_array_and_shows_its_mean(capsys):
+    inputs = kfunc.Input((3,))
+    model = kfunc.Model(inputs, layers.Dense(2, activation="sigmoid")(inputs))
+    model.compile("sgd", "bce", metrics=[metrics.F1Score(threshold=0.5)])
+    x = rng.random((8, 3)).astype(np.float32)
+    y = np.array([[1, 0], [0, 1]] * 4, np.float32)
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=2).history
+    scores = history["f1_score"][0]
+    assert scores.shape == (2,)
+    assert f"f1_score: {float(np.mean(scores)):.4f}" in capsys.readouterr().out
