@@ -24,14 +24,18 @@ from kfunc import (
 )
 from kfunc.layers import Input
 from kfunc.layers.weights_api import Variables
+from kfunc.losses import Loss
 from kfunc.lower import Lowered, lower
+from kfunc.metrics import Metric
 from kfunc.models import Model, Sequential
 
 from kfunc.version import __version__
 
 __all__ = [
     "Input",
+    "Loss",
     "Lowered",
+    "Metric",
     "Model",
     "Sequential",
     "Variables",
