@@ -32,6 +32,7 @@ from kfunc.mixed_precision import DTypePolicy
 from kfunc.optimizers import Optimizer
 from kfunc.regularizers import Regularizer
 from kfunc.lower import Lowered, lower
+from kfunc.metrics import Metric
 from kfunc.models import Model, Sequential
 
 from kfunc.version import __version__
@@ -52,6 +53,7 @@ __all__ = [
     "Regularizer",
     "Variable",
     "Lowered",
+    "Metric",
     "Model",
     "Sequential",
     "Variables",

@@ -1,4 +1,4 @@
-"""``kfunc.metrics``: pure (init, update, result) metrics with Keras's names."""
+"""``kfunc.metrics``: Keras 3's metrics (``Metric`` to subclass, the built-in classes, ``get``)."""
 
 from kfunc.train.metrics import *  # noqa: F403
-from kfunc.train.metrics import METRICS, Metric, resolve  # noqa: F401
+from kfunc.train.metrics import METRICS, Metric, get, resolve  # noqa: F401

@@ -47,13 +47,13 @@ def test_crossentropies_with_and_without_logits():
         (losses.sparse_categorical_crossentropy(labels[:, None], logits, from_logits=True),
          keras.losses.sparse_categorical_crossentropy(labels[:, None], logits, from_logits=True)),
         (losses.CategoricalCrossentropy(label_smoothing=0.1)(one_hot, p),
-         keras.losses.categorical_crossentropy(one_hot, p, label_smoothing=0.1)),
+         keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(one_hot, p)),
     ]
     y, q, z = binary()
     pairs += [
         (losses.binary_crossentropy(y, q), keras.losses.binary_crossentropy(y, q)),
         (losses.binary_crossentropy(y, z, from_logits=True), keras.losses.binary_crossentropy(y, z, from_logits=True)),
-        (losses.BinaryCrossentropy(label_smoothing=0.2)(y, q), keras.losses.binary_crossentropy(y, q, label_smoothing=0.2)),
+        (losses.BinaryCrossentropy(label_smoothing=0.2)(y, q), keras.losses.BinaryCrossentropy(label_smoothing=0.2)(y, q)),
         (losses.hinge(y, z), keras.losses.hinge(y, z)),
         (losses.squared_hinge(y, z), keras.losses.squared_hinge(y, z)),
         (losses.categorical_hinge(one_hot, logits), keras.losses.categorical_hinge(one_hot, logits)),
@@ -69,9 +69,10 @@ def keras_metric_result(metric, y, p):
 
 
 def kfunc_metric_result(metric, y, p, weight=None):
-    state = metric.init()
-    state = metric.update(state, jnp.asarray(y), jnp.asarray(p), jnp.ones(len(p)) if weight is None else weight)
-    return float(metric.result(state))
+    """The pure form the compiled step uses: reset, update and result over a state tuple."""
+    state = metric.stateless_reset_state()
+    state = metric.stateless_update_state(state, jnp.asarray(y), jnp.asarray(p), sample_weight=weight)
+    return float(metric.stateless_result(state))
 
 
 def test_accuracy_family():

@@ -290,7 +290,7 @@ def test_compile_settings_are_restored(tmp_path):
     assert type(optimizer) is kfunc.optimizers.SGD
     assert (optimizer.learning_rate, optimizer.momentum, optimizer.clipnorm) == (0.05, 0.9, 1.0)
     outputs = loaded._trainer.config.outputs
-    assert outputs[0].loss is kfunc.losses.get("mae") and outputs[1].loss.options["label_smoothing"] == 0.1
+    assert outputs[0].loss is kfunc.losses.get("mae") and outputs[1].loss.get_config()["label_smoothing"] == 0.1
     assert [o.loss_weight for o in outputs] == [0.5, 2.0]
     assert [o.metric_ids for o in outputs] == [(), ("accuracy",)]
     assert load_model(tmp_path / "m.kfunc", compile=False)._trainer is None

@@ -52,8 +52,6 @@ class TrainingAPI:
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
             raise TrainingConfigError(f"compile() got unexpected keyword argument(s) {sorted(unknown)}.")
-        if kwargs.get("weighted_metrics"):
-            raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
         self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state),
                                 fold_repeated_blocks=fold_repeated_blocks, remat=remat)

@@ -7,6 +7,7 @@ Format of the ``"compile"`` entry of ``config.json`` (``null`` when the model wa
      "losses": [<per output: null, a loss name, or an encoded loss object>],
      "loss_weights": [<per output: float>],
      "metrics": {<output name>: [<metric name or encoded function>, ...]},
+     "weighted_metrics": {<output name>: [...]}  (absent in older files: none),
      "steps_per_execution": "auto" | int,
      "state": null | {"leaves": <number of optimizer state arrays>, "step": int}}
 
@@ -83,7 +84,8 @@ def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarr
             },
             "losses": [_loss_entry(o.loss, encoder, f"The loss of output '{o.name}'") for o in config.outputs],
             "loss_weights": [o.loss_weight for o in config.outputs],
-            "metrics": {o.name: _metric_entries(o, encoder) for o in config.outputs},
+            "metrics": {o.name: _metric_entries(o, o.metric_ids, encoder) for o in config.outputs},
+            "weighted_metrics": {o.name: _metric_entries(o, o.weighted_metric_ids, encoder) for o in config.outputs},
             "steps_per_execution": config.steps_per_execution,
             "state": None,
         }
@@ -101,9 +103,9 @@ def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarr
     return section, leaves + [np.asarray(trainer.dropout_key)]
 
 
-def _metric_entries(output, encoder: Encoder) -> list:
+def _metric_entries(output, metric_ids, encoder: Encoder) -> list:
     entries = []
-    for metric in output.metric_ids:
+    for metric in metric_ids:
         if isinstance(metric, str):
             entries.append(metric)
             continue
@@ -132,9 +134,11 @@ def restore_compile(model, section, decoder: Decoder, read_array) -> None:
     losses = decoder.value(section.get("losses"), f"{context}, losses")
     weights = decoder.value(section.get("loss_weights"), context)
     metrics = decoder.value(section.get("metrics"), f"{context}, metrics")
+    weighted_metrics = decoder.value(section.get("weighted_metrics"), f"{context}, weighted_metrics")
     steps = section.get("steps_per_execution", "auto")
     try:
-        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics, steps_per_execution=steps)
+        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
+                      weighted_metrics=weighted_metrics, steps_per_execution=steps)
     except SavedFileError:
         raise
     except Exception as error:

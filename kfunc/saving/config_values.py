@@ -52,7 +52,7 @@ def _builtin_tables() -> dict[str, dict]:
     from kfunc.optimizers.schedules import BUILTIN_SCHEDULES
 
     return {"regularizer": regularizers.REGULARIZERS, "constraint": constraints.CONSTRAINTS,
-            "schedule": BUILTIN_SCHEDULES}
+            "schedule": BUILTIN_SCHEDULES, "metric": registry.builtin_metric_classes()}
 
 
 class Encoder:

@@ -156,6 +156,14 @@ def builtin_loss_classes() -> dict[str, type]:
 
 
 @functools.cache
+def builtin_metric_classes() -> dict[str, type]:
+    """Every built-in metric class of ``kfunc.metrics`` by class name."""
+    from kfunc.train.metrics import METRIC_CLASSES, MeanMetricWrapper
+
+    return {cls.__name__: cls for cls in (*METRIC_CLASSES, MeanMetricWrapper)}
+
+
+@functools.cache
 def builtin_optimizers() -> dict[str, type]:
     from kfunc.train.optimizers import OPTIMIZERS
 

@@ -19,12 +19,14 @@ from kfunc.train.losses import TrainingConfigError
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Training spec of one output: its loss (or None: not trained), weight and metric ids."""
+    """Training spec of one output: its loss (or None: not trained), weight, metric ids and the
+    ids of its weighted metrics (which see the sample and class weights)."""
 
     name: str
     loss: Any
     loss_weight: float
     metric_ids: tuple
+    weighted_metric_ids: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,8 @@ class CompileConfig:
 
     @property
     def labelled_outputs(self) -> list[int]:
-        """The outputs that need labels: those with a loss or metrics."""
-        return [i for i, o in enumerate(self.outputs) if o.loss is not None or o.metric_ids]
+        """The outputs that need labels: those with a loss, metrics or weighted metrics."""
+        return [i for i, o in enumerate(self.outputs) if o.loss is not None or o.metric_ids or o.weighted_metric_ids]
 
 
 def _per_output(value, model, role: str, *, allow_subset: bool, is_entry=None) -> list:
@@ -134,10 +136,12 @@ def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_executi
         if not isinstance(w, (int, float)) or isinstance(w, bool):
             raise TrainingConfigError(f"compile: the loss weight of output '{name}' must be a number, received {w!r}.")
     per_metrics = _per_output_metrics(metrics, model)
-    for ids in per_metrics:
+    per_weighted = _per_output_metrics(arguments.get("weighted_metrics"), model)
+    for ids in per_metrics + per_weighted:
         for identifier in ids:
-            if isinstance(identifier, str) and identifier not in ("accuracy", "acc") and identifier not in metrics_lib.METRICS:
-                metrics_lib.resolve(identifier, loss=None, output_shape=(1,), label_shape=None)
+            metrics_lib.check(identifier)
+    for name, l in zip(names, per_loss, strict=True):
+        losses_lib.check_trainable(l, name)
     jit_compile = arguments.get("jit_compile", "auto")
     if jit_compile not in ("auto", True, False) or not isinstance(arguments.get("run_eagerly", False), bool):
         raise TrainingConfigError(
@@ -149,17 +153,8 @@ def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_executi
     ):
         raise TrainingConfigError(f"compile: steps_per_execution must be 'auto' or a positive int, received {steps_per_execution!r}.")
     outputs = tuple(
-        OutputSpec(n, l, float(w), tuple(m)) for n, l, w, m in zip(names, per_loss, weights, per_metrics, strict=True)
+        OutputSpec(n, l, float(w), tuple(m), tuple(wm))
+        for n, l, w, m, wm in zip(names, per_loss, weights, per_metrics, per_weighted, strict=True)
     )
     return CompileConfig(optimizers_lib.get(optimizer), outputs, steps_per_execution, arguments)
 
-
-def log_names(config: CompileConfig, resolved_metrics: list[list]) -> list[str]:
-    """The keys of the logs, in Keras's order: loss, per-output losses, metrics."""
-    multi = len(config.outputs) > 1
-    names = ["loss"]
-    if multi:
-        names += [f"{o.name}_loss" for o in config.outputs if o.loss is not None]
-    for output, metrics in zip(config.outputs, resolved_metrics, strict=True):
-        names += [f"{output.name}_{m.name}" if multi else m.name for m in metrics]
-    return names

@@ -29,6 +29,7 @@ from kfunc.core.tree_paths import tree_from_paths
 from kfunc.layers.weights_api import Variables
 from kfunc.folding import BlockFolding, remat_policy
 from kfunc.train import metrics as metrics_lib
+from kfunc.train.metrics.log_keys import resolve_output_metrics
 from kfunc.train.backup import BackupAndRestore, ResumePoint
 from kfunc.train.callbacks import CallbackList, History
 from kfunc.train.dispatch import DispatchPlanner
@@ -64,7 +65,9 @@ class _Compiled(NamedTuple):
     def logs(self, metric_states) -> dict:
         """Metric states -> host floats, in Keras's order (compiled functions sort dict keys)."""
         values = jax.device_get(self.results(metric_states))
-        return {k: float(values[k]) for k in self.builder.log_order}
+        # A metric may give one value per class or threshold (F1Score(average=None)): an array.
+        return {k: float(values[k]) if np.ndim(values[k]) == 0 else np.asarray(values[k])
+                for k in self.builder.log_order}
 
 
 def _unjitted(builder: StepBuilder) -> _Compiled:
@@ -175,19 +178,12 @@ class Trainer:
         return found[0] if found else None
 
     # ------------------------------------------------------------------ compiled functions
-    def _metrics_for(self, label_shapes: list) -> list[list]:
+    def _metrics_for(self, label_shapes: list) -> tuple[list[list], list[list]]:
+        """``(metrics, weighted_metrics)`` per output, resolved once per label shapes."""
         key = tuple(label_shapes)
         if key not in self._resolved_metrics:
-            resolved = []
-            for spec, tensor, shape in zip(self.config.outputs, self.model.outputs, label_shapes, strict=True):
-                if shape is None:  # an output given no labels (no loss and no metrics)
-                    resolved.append([])
-                    continue
-                resolved.append([
-                    metrics_lib.resolve(m, loss=spec.loss, output_shape=tensor.shape[1:], label_shape=shape)
-                    for m in spec.metric_ids
-                ])
-            self._resolved_metrics[key] = resolved
+            self._resolved_metrics[key] = resolve_output_metrics(self.config, self.model.outputs, label_shapes,
+                                                                 metrics_lib.resolve)
         return self._resolved_metrics[key]
 
     def _decide_one_step_donation(self) -> None:
@@ -201,9 +197,10 @@ class Trainer:
         key = (tuple(label_shapes), guard_nan, placement and placement.distribution, id(self.folding()))
         if key not in self._compiled:
             self._decide_one_step_donation()
-            metrics = self._metrics_for(label_shapes)
+            metrics, weighted_metrics = self._metrics_for(label_shapes)
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan,
-                                  placement=placement, folding=self.folding(), remat=self.remat)
+                                  placement=placement, weighted_metrics=weighted_metrics, folding=self.folding(),
+                                  remat=self.remat)
             self._compiled[key] = self._jitted(builder) if self.config.jit else _unjitted(builder)
         return self._compiled[key]
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 
 def format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {_number(v)}" for k, v in logs.items())
 
 
 def _number(value) -> str:
-    value = float(value)
+    value = float(np.mean(value))  # a per-class metric (F1Score(average=None)) shows its mean, as in Keras
     return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4e}"
 
 

@@ -31,8 +31,14 @@ from kfunc.lower import apply_stacked
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
 from kfunc.train.losses import TrainingConfigError
-from kfunc.train.metrics import Mean
+from kfunc.train.metrics import Mean, MeanMetricWrapper
+from kfunc.train.metrics.log_keys import MetricEntry, metric_entries
 from kfunc.train.regularization import WeightRules
+
+
+# The running mean of the losses: one object for every step function (its pure form is used, so
+# nothing is shared but the code), made once so that compiling makes no new variables.
+LOSS_TRACKER = Mean(name="loss")
 
 
 class TrainState(NamedTuple):
@@ -121,7 +127,7 @@ class StepBuilder:
     """
 
     def __init__(self, model, config, metrics: list[list], transformation, *, guard_nan: bool, placement=None,
-                 folding=None, remat=False):
+                 folding=None, remat=False, weighted_metrics: list[list] | None = None):
         self.model = model
         self.placement = placement  # a distribution's DataPlacement, or None on one device
         self.config = config
@@ -130,43 +136,44 @@ class StepBuilder:
         self.guard_nan = guard_nan
         self.names = [o.name for o in config.outputs]
         self.multi = len(self.names) > 1
-        self.tracker = Mean("loss")
+        self.tracker = LOSS_TRACKER
         # With ``folding`` (a BlockFolding), params and state arrive in its stacked layout.
         self.folding, self.remat = folding, remat
         rules = WeightRules.of(model)  # weight regularizers and constraints
         self.rules = rules if folding is None else folding.stacked_rules(rules)
+        # Every metric with its log key (Keras's names: output prefix, "weighted_" on a clash), for
+        # each output given labels (one without a loss may still have metrics).
+        self.entries: list[MetricEntry] = metric_entries(
+            self.names if self.multi else None, config.labelled_outputs, metrics, weighted_metrics
+        )
 
     # -------------------------------------------------------------- metric bookkeeping
+    # A metric's state is the tuple of its variables' values, threaded through the compiled step
+    # (``Metric.stateless_*`` lend them to the variables while the metric's own code runs).
     def init_metrics(self) -> dict:
-        states = {"loss": self.tracker.init()}
+        states = {"loss": self.tracker.stateless_reset_state()}
         for i in self.config.trained_outputs:
             if self.multi:
-                states[f"{self.names[i]}_loss"] = self.tracker.init()
-        for i in self.config.labelled_outputs:
-            for metric in self.metrics[i]:
-                states[self._metric_key(i, metric)] = metric.init()
+                states[f"{self.names[i]}_loss"] = self.tracker.stateless_reset_state()
+        for entry in self.entries:
+            states[entry.key] = entry.metric.stateless_reset_state()
         return states
-
-    def _metric_key(self, i: int, metric) -> str:
-        return f"{self.names[i]}_{metric.name}" if self.multi else metric.name
 
     @property
     def log_order(self) -> list[str]:
         names = ["loss"]
         if self.multi:
             names += [f"{self.names[i]}_loss" for i in self.config.trained_outputs]
-        return names + [self._metric_key(i, m) for i in self.config.labelled_outputs for m in self.metrics[i]]
+        return names + [entry.key for entry in self.entries]
 
     def results(self, states: dict) -> dict:
-        """Log values in Keras's order: loss, per-output losses, metrics."""
-        out = {"loss": self.tracker.result(states["loss"])}
+        """Log values in Keras's order: loss, per-output losses, metrics, weighted metrics."""
+        out = {"loss": self.tracker.stateless_result(states["loss"])}
         if self.multi:
             for i in self.config.trained_outputs:
-                out[f"{self.names[i]}_loss"] = self.tracker.result(states[f"{self.names[i]}_loss"])
-        for i in self.config.labelled_outputs:
-            for metric in self.metrics[i]:
-                key = self._metric_key(i, metric)
-                out[key] = metric.result(states[key])
+                out[f"{self.names[i]}_loss"] = self.tracker.stateless_result(states[f"{self.names[i]}_loss"])
+        for entry in self.entries:
+            out[entry.key] = entry.metric.stateless_result(states[entry.key])
         return out
 
     # -------------------------------------------------------------- loss
@@ -192,8 +199,7 @@ class StepBuilder:
             spec = self.config.outputs[i]
             weight = batch.weights[i]
             if masks[i] is None:
-                values = losses_lib.per_sample(spec.loss, batch.targets[i], outputs[i]).astype(jnp.float32)
-                per_output[i] = jnp.sum(values if weight is None else values * weight) / batch.size
+                per_output[i] = losses_lib.batch_loss(spec.loss, batch.targets[i], outputs[i], weight)
             else:  # padded timesteps (Embedding(mask_zero=True), Masking) carry no loss
                 kept_total, kept_steps = losses_lib.masked_total(
                     spec.loss, batch.targets[i], outputs[i], masks[i], weight, output_name=self.names[i]
@@ -221,19 +227,23 @@ class StepBuilder:
     def update_metrics(self, states: dict, total, per_output: dict, outputs: list, batch: Batch, masks=None) -> dict:
         states = dict(states)
         count = jnp.asarray(batch.size, jnp.float32)
-        rows = jnp.ones((batch.size,), jnp.float32)
-        states["loss"] = self.tracker.add(states["loss"], total, count)
+        states["loss"] = self.tracker.stateless_update_state(states["loss"], total, sample_weight=count)
         for i in self.config.trained_outputs:
             if self.multi:
                 key = f"{self.names[i]}_loss"
-                states[key] = self.tracker.add(states[key], per_output[i], count)
-        for i in self.config.labelled_outputs:
-            for metric in self.metrics[i]:
-                key = self._metric_key(i, metric)
-                weight = rows
-                if masks is not None and masks[i] is not None and getattr(metric, "respects_masks", False):
-                    weight = masks[i].astype(jnp.float32)
-                states[key] = metric.update(states[key], batch.targets[i], outputs[i], weight)
+                states[key] = self.tracker.stateless_update_state(states[key], per_output[i], sample_weight=count)
+        for entry in self.entries:
+            i = entry.output
+            # Keras: weighted_metrics see the sample (and class) weights, metrics do not; a mean
+            # metric leaves out the padded steps of an output that carries a mask.
+            weight = batch.weights[i] if entry.weighted else None
+            mask = None if masks is None else masks[i]
+            if mask is not None and isinstance(entry.metric, MeanMetricWrapper):
+                mask = mask.astype(jnp.float32)
+                weight = mask if weight is None else mask * weight.reshape(weight.shape + (1,) * (mask.ndim - 1))
+            states[entry.key] = entry.metric.stateless_update_state(
+                states[entry.key], batch.targets[i], outputs[i], sample_weight=weight
+            )
         return states
 
     # -------------------------------------------------------------- steps
