@@ -156,9 +156,9 @@ def test_streamed_training_resumes_exactly(tmp_path, data, in_memory):
     model = _model()
     with pytest.raises(KeyboardInterrupt):
         model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, device_data_budget=BUDGET,
-                  callbacks=[StopAfterSave(tmp_path, save_freq=4, stop_at=36)])  # epoch 1, batch 10
+                  callbacks=[StopAfterSave(tmp_path, save_freq=12, stop_at=36)])  # epoch 1, batch 10
     history = model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, device_data_budget=BUDGET,
-                        callbacks=[BackupAndRestore(tmp_path, save_freq=4)])
+                        callbacks=[BackupAndRestore(tmp_path, save_freq=12)])
     reference_history, reference = in_memory[True]
     assert history.epoch == [1]
     assert history.history["loss"] == reference_history.history["loss"][1:]

@@ -4,11 +4,13 @@
 over in order through a queue of ``depth`` places, so at most ``depth`` finished items (plus the
 one being made) wait at any time: memory stays bounded. An exception raised by ``items`` is
 raised again, in order, by the consumer; a consumer that stops early (a ``break``, an error, a
-``KeyboardInterrupt``) stops the thread at its next hand-over.
+``KeyboardInterrupt``) stops the thread at its next hand-over. The thread runs in a copy of the
+caller's ``contextvars`` context.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
@@ -48,7 +50,9 @@ def prefetched(items: Iterator, depth: int = 2) -> Iterator:
             return
         offer(_END)
 
-    worker = threading.Thread(target=produce, name="kfunc-prefetch", daemon=True)
+    # The thread sees the caller's context (settings kept in context variables).
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(produce,), name="kfunc-prefetch", daemon=True)
     worker.start()
     try:
         while True:
