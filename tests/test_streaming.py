@@ -80,9 +80,14 @@ def test_a_shuffled_memory_mapped_file_is_read_chunk_by_chunk(tmp_path, data, in
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     x_map, y_map = np.load(tmp_path / "x.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
-    released, read_rows = [], []
-    original_release, original_take = streaming.release_pages, streaming.take_rows
-    monkeypatch.setattr(streaming, "release_pages", lambda a: (released.append(a), original_release(a)))
+    file_reads, read_rows = [], []
+    original_read, original_take = streaming._read_rows_from_file, streaming.take_rows
+
+    def read_from_file(place, rows, out):
+        file_reads.append((str(place.filename), len(out)))
+        return original_read(place, rows, out)
+
+    monkeypatch.setattr(streaming, "_read_rows_from_file", read_from_file)
 
     def take_rows(structure, rows):
         if structure is not None:
@@ -93,10 +98,24 @@ def test_a_shuffled_memory_mapped_file_is_read_chunk_by_chunk(tmp_path, data, in
     model = _model()
     history = model.fit(x_map, y_map, batch_size=BATCH, epochs=2, shuffle=True, verbose=0, device_data_budget=BUDGET)
     assert max(read_rows) <= 3 * BATCH  # no read of more than a chunk, not even by a check
-    assert released and all(streaming._memory_map_of(a) is not None for a in released)
+    # Rows are read from the files, not through the maps (which would keep the pages in memory).
+    assert {name for name, _ in file_reads} == {str(tmp_path / "x.npy"), str(tmp_path / "y.npy")}
+    assert max(rows for _, rows in file_reads) <= 3 * BATCH
     reference_history, reference = in_memory[True]
     assert history.history == reference_history.history
     _same_weights(model, reference)
+
+
+def test_rows_are_read_from_the_file_or_through_the_map_alike(tmp_path):
+    array = np.arange(7 * 5 * 3, dtype=np.float32).reshape(7, 5, 3)
+    np.save(tmp_path / "a.npy", array)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    rows = np.array([6, 0, 3, 3])
+    for view, expected in ((mapped, array), (mapped[2:], array[2:]), (mapped[::2], array[::2]), (mapped[:, 1:], array[:, 1:])):
+        picked = rows[rows < len(expected)]
+        np.testing.assert_array_equal(streaming.take_rows(view, picked), expected[picked])
+        np.testing.assert_array_equal(streaming.take_rows(view, slice(1, 3)), expected[1:3])
+    assert streaming._file_place(mapped[:, 1:]) is None  # rows not contiguous: read through the map
 
 
 def test_the_budget_decides_what_is_streamed(data):
