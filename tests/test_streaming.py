@@ -111,11 +111,14 @@ def test_rows_are_read_from_the_file_or_through_the_map_alike(tmp_path):
     np.save(tmp_path / "a.npy", array)
     mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
     rows = np.array([6, 0, 3, 3])
-    for view, expected in ((mapped, array), (mapped[2:], array[2:]), (mapped[::2], array[::2]), (mapped[:, 1:], array[:, 1:])):
+    views = ((mapped, array), (mapped[2:], array[2:]), (mapped[::2], array[::2]), (mapped[:, 1:], array[:, 1:]),
+             (mapped[:, :, 1:], array[:, :, 1:]))
+    for view, expected in views:
         picked = rows[rows < len(expected)]
         np.testing.assert_array_equal(streaming.take_rows(view, picked), expected[picked])
         np.testing.assert_array_equal(streaming.take_rows(view, slice(1, 3)), expected[1:3])
-    assert streaming._file_place(mapped[:, 1:]) is None  # rows not contiguous: read through the map
+    assert streaming._file_place(mapped[:, 1:]) is not None  # each row contiguous: read row by row
+    assert streaming._file_place(mapped[:, :, 1:]) is None  # rows not contiguous: read through the map
 
 
 def test_the_budget_decides_what_is_streamed(data):
