@@ -36,7 +36,6 @@ from kfunc.data.fit_data import ArrayData, fit_arrays
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.prefetch import prefetched
 
-
 SMALL_ROW_BYTES = 512
 PREFETCH_BATCHES = 2  # batches of an iterable read ahead of the step
 

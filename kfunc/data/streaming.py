@@ -205,6 +205,17 @@ def _read_exactly(descriptor: int, target: memoryview, offset: int) -> None:
         target, offset = target[count:], offset + count
 
 
+def slice_rows(structure, rows: slice):
+    """Views of the rows ``rows`` of every array of ``structure`` (nothing is read)."""
+    if structure is None:
+        return None
+    if isinstance(structure, dict):
+        return {k: slice_rows(v, rows) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(slice_rows(v, rows) for v in structure)
+    return structure[rows]
+
+
 class StreamedArrays(NamedTuple):
     """The user's ``x``, ``y``, ``sample_weight`` (and ``class_weight``), read chunk by chunk.
     ``probe``: the checked first row, which tells the shapes and dtypes every chunk will have."""
