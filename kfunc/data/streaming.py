@@ -61,12 +61,13 @@ def check_budget(budget, role: str) -> int:
 
 
 def array_leaves(value) -> list | None:
-    """The arrays of a structure of arrays (one, a list/tuple or a dict of them, nested), or None
-    when some leaf is not an array with a batch axis (nested lists of numbers stay in memory)."""
+    """The NumPy arrays of a structure of them (one, a list/tuple or a dict of them, nested), or
+    None when some leaf is not a NumPy array with a batch axis (nested lists of numbers, and
+    arrays already on a device, are trained from memory)."""
     if value is None:
         return []
-    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "nbytes"):
-        return [value] if len(value.shape) >= 1 else None
+    if isinstance(value, np.ndarray):
+        return [value] if value.ndim >= 1 else None
     if isinstance(value, dict):
         parts = [array_leaves(v) for v in value.values()]
     elif isinstance(value, (list, tuple)):
