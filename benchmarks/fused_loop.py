@@ -46,9 +46,8 @@ def kfunc_runner(x, y, epochs: int, verbose: int, with_callback: bool):
 
 
 def scan_runner(x, y, epochs: int):
-    import jax
-
     import handwritten as hw
+    import jax
     from workloads import transformation
 
     optimizer = transformation("rmsprop")
