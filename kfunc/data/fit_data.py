@@ -195,11 +195,17 @@ def fit_arrays(model, config, x, y, sample_weight=None, class_weight=None, *, ro
 
 def split_for_validation(data: ArrayData, fraction: float) -> tuple[ArrayData, ArrayData]:
     """The last ``fraction`` of the samples (before any shuffling) for validation, as Keras."""
+    cut = validation_cut(data.count, fraction)
+    return data.take(slice(0, cut)), data.take(slice(cut, None))
+
+
+def validation_cut(count: int, fraction: float) -> int:
+    """How many of ``count`` samples stay for training under ``validation_split=fraction``."""
     if not 0.0 < fraction < 1.0:
         raise DataError(f"validation_split must be in (0, 1), received {fraction}.")
-    cut = int(data.count * (1.0 - fraction))
-    if cut == 0 or cut == data.count:
+    cut = int(count * (1.0 - fraction))
+    if cut == 0 or cut == count:
         raise DataError(
-            f"validation_split={fraction} of {data.count} samples leaves an empty training or validation set."
+            f"validation_split={fraction} of {count} samples leaves an empty training or validation set."
         )
-    return data.take(slice(0, cut)), data.take(slice(cut, None))
+    return cut

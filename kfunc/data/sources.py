@@ -10,8 +10,12 @@ small rows (where XLA's CPU gather costs more than the step: 40k against 70k ste
 32-feature model) the host reorders the data for each epoch with NumPy, while the device still
 trains the previous epoch, and the step slices contiguous rows (measured: 0.91x of a fused
 hand-written loop that never reshuffles, against 0.78x when the device reorders).
-``IterableSource`` reads one batch at a time from a generator (or any iterable of
-``(x, y)`` / ``(x, y, sample_weight)``) and sends it to the device as it is.
+``StreamingSource`` serves arrays larger than the device-memory budget (``kfunc/data/streaming.py``)
+in chunks of whole batches: a background thread gathers and checks the next chunk on the host
+while the device trains on the current one, and the chunk goes to the device before the host
+waits for anything. ``IterableSource`` reads batches from a generator (or any iterable of
+``(x, y)`` / ``(x, y, sample_weight)``) on a background thread, a few ahead of the step, and
+puts each on the device as it is.
 ``dispatches`` describes an epoch as ``WholeBatches`` blocks (for the compiled loop) and
 ``OneBatch`` steps. ``make_source`` picks the source for what the user passed.
 """
@@ -22,14 +26,18 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from kfunc import seeding
-from kfunc.data.arrays import DataError
+from kfunc.data import fit_data, streaming
+from kfunc.data.arrays import DataError, model_input_arrays
 from kfunc.data.fit_data import ArrayData, fit_arrays
-
+from kfunc.data.id_checks import check_embedding_ids
+from kfunc.data.prefetch import prefetched
 
 SMALL_ROW_BYTES = 512
+PREFETCH_BATCHES = 2  # batches of an iterable read ahead of the step
 
 
 class WholeBatches(NamedTuple):
@@ -42,6 +50,14 @@ class WholeBatches(NamedTuple):
     start: int
     stop: int
     batch_size: int
+    fence: Any = None  # streamed chunks: called with the result of the block's last dispatch
+
+
+def dispatched(block, result) -> None:
+    """Tell a streamed block that its steps are dispatched; ``result``: what they return (the
+    carry, or metric states), which the stream waits on before putting more data on the device."""
+    if isinstance(block, WholeBatches) and block.fence is not None:
+        block.fence(result)
 
 
 class OneBatch(NamedTuple):
@@ -88,6 +104,16 @@ class ArraySource:
 
     def __init__(self, data: ArrayData, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None,
                  placement=None):
+        self._plan(data, batch_size, shuffle, seed, max_steps, placement)
+        leaves = jax.tree_util.tree_leaves((data.inputs, data.targets, data.weights))
+        self.placement = placement  # a distribution's DataPlacement: the host arranges every epoch
+        row_bytes = sum(a.dtype.itemsize * int(np.prod(a.shape[1:])) for a in leaves)
+        self.reorder_per_epoch = placement is not None or row_bytes <= SMALL_ROW_BYTES
+        self._on_device = None
+        self._unshuffled = None
+
+    def _plan(self, data, batch_size: int, shuffle: bool, seed, max_steps, placement) -> None:
+        """The epoch's layout: ``whole_steps`` batches of ``batch_size``, then ``rest`` samples."""
         self.data = data
         self.count = data.count
         self.batch_size = whole_batch_size(batch_size, self.count, placement)
@@ -97,12 +123,10 @@ class ArraySource:
         self.steps_per_epoch = self.steps if max_steps is None else min(int(max_steps), self.steps)
         self.shuffle = shuffle
         self.seed = seed
-        leaves = jax.tree_util.tree_leaves((data.inputs, data.targets, data.weights))
-        self.placement = placement  # a distribution's DataPlacement: the host arranges every epoch
-        row_bytes = sum(a.dtype.itemsize * int(np.prod(a.shape[1:])) for a in leaves)
-        self.reorder_per_epoch = placement is not None or row_bytes <= SMALL_ROW_BYTES
-        self._on_device = None
-        self._unshuffled = None
+
+    def order(self, epoch: int):
+        """The epoch's row order: a permutation ``(count,)``, or None for the stored order."""
+        return np.random.default_rng([*self.seed, epoch]).permutation(self.count) if self.shuffle else None
 
     @property
     def on_device(self):
@@ -118,9 +142,8 @@ class ArraySource:
         ``steps_per_epoch`` stops before it)."""
         if not self.shuffle and self._unshuffled is not None:
             return self._unshuffled
-        if self.shuffle:
-            order = np.random.default_rng([*self.seed, epoch]).permutation(self.count)
-        else:
+        order = self.order(epoch)
+        if order is None:
             order = np.arange(self.count)
         whole_rows = self.whole_steps * self.batch_size
         head, tail = order[:whole_rows], order[whole_rows:]
@@ -141,6 +164,67 @@ class ArraySource:
         if not self.shuffle:
             self._unshuffled = result
         return result
+
+
+class StreamingSource(ArraySource):
+    """Arrays over the device-memory budget: each epoch, chunks of ``chunk_steps`` whole batches
+    in the epoch's row order (so the batches, and the results, are those of ``ArraySource``),
+    then the short last batch. At most two chunks are on the device at once."""
+
+    def __init__(self, data: streaming.StreamedArrays, batch_size: int, *, shuffle: bool, seed: tuple[int, int],
+                 max_steps: int | None = None, placement=None, budget: int):
+        self._plan(data, batch_size, shuffle, seed, max_steps, placement)
+        self.placement = placement
+        self.budget = budget
+        self.chunk_steps = streaming.chunk_steps(data, self.batch_size, budget)
+
+    def blocks(self, epoch: int, first: int = 0):
+        """The epoch's blocks from batch ``first`` on: ``WholeBatches`` per chunk, then ``OneBatch``."""
+        order = self.order(epoch)
+        size = self.batch_size
+        stop = min(self.steps_per_epoch, self.whole_steps)
+
+        def rows(begin: int, end: int):
+            return slice(begin, end) if order is None else order[begin:end]
+
+        def host_chunks():
+            for begin in range(first, stop, self.chunk_steps):
+                end = min(begin + self.chunk_steps, stop)
+                yield as_tree(self.data.take(rows(begin * size, end * size))), end - begin
+
+        # Before a chunk goes to the device, the one before the current chunk must be done.
+        fences: list = []
+
+        def fence(result):
+            fences.append(jnp.copy(jax.tree_util.tree_leaves(result)[0]))
+
+        for tree, steps in prefetched(host_chunks(), depth=1):
+            if len(fences) >= 2:
+                jax.block_until_ready(fences.pop(0))
+            data = self.placement.put(tree, steps) if self.placement is not None else jax.device_put(tree)
+            del tree
+            yield WholeBatches(data, None, 0, steps, size, fence)
+        if self.rest and self.steps_per_epoch > self.whole_steps and first <= self.whole_steps:
+            tail = rows(self.whole_steps * size, self.count)
+            yield OneBatch(put_batch(as_tree(self.data.take(tail)), self.placement))
+
+
+def array_source(data, batch_size: int, *, shuffle: bool, seed: tuple[int, int], max_steps: int | None = None,
+                 placement=None, budget: int | None = None) -> ArraySource:
+    """``StreamingSource`` for streamed arrays, else ``ArraySource``."""
+    if isinstance(data, streaming.StreamedArrays):
+        budget = streaming.default_budget() if budget is None else budget
+        return StreamingSource(data, batch_size, shuffle=shuffle, seed=seed, max_steps=max_steps,
+                               placement=placement, budget=budget)
+    return ArraySource(data, batch_size, shuffle=shuffle, seed=seed, max_steps=max_steps, placement=placement)
+
+
+def split_for_validation(data, fraction: float):
+    """The last ``fraction`` of the samples for validation (streamed arrays: views, nothing read)."""
+    if not isinstance(data, streaming.StreamedArrays):
+        return fit_data.split_for_validation(data, fraction)
+    cut = fit_data.validation_cut(data.count, fraction)
+    return data.rows(slice(0, cut)), data.rows(slice(cut, None))
 
 
 class IterableSource:
@@ -172,7 +256,11 @@ class IterableSource:
         return self._peeked
 
     def epoch_batches(self) -> Iterator[tuple]:
-        """Yields one batch at a time, on the device at its own size (``(inputs, targets, weights)``)."""
+        """Yields one batch at a time, on the device at its own size (``(inputs, targets, weights)``),
+        read, checked and placed up to ``PREFETCH_BATCHES`` batches ahead on a background thread."""
+        return prefetched(self._read_epoch(), depth=PREFETCH_BATCHES)
+
+    def _read_epoch(self) -> Iterator[tuple]:
         produced = 0
         while self.steps is None or produced < self.steps:
             try:
@@ -206,14 +294,25 @@ def is_array_like(value) -> bool:
     return hasattr(value, "shape") or isinstance(value, (list, tuple, dict))
 
 
-def make_source(model, config, x, y, sample_weight, class_weight, batch_size, steps, *, shuffle, role, placement=None):
-    """Arrays (one, a list or a dict of them) or an iterable of ``(x, y[, sample_weight])`` batches."""
+def array_data(model, config, x, y, sample_weight, class_weight, *, role: str, budget: int | None):
+    """``ArrayData`` (checked and converted, in memory), or ``StreamedArrays`` when the arrays
+    take more than ``budget`` bytes (None: ``streaming.default_budget()``)."""
+    size = streaming.data_bytes(x, y, sample_weight) if x is not None and y is not None else None
+    if size is not None and size > (streaming.default_budget() if budget is None else budget):
+        return streaming.StreamedArrays.of(model, config, x, y, sample_weight, class_weight, role=role)
+    return fit_arrays(model, config, x, y, sample_weight, class_weight, role=role)
+
+
+def make_source(model, config, x, y, sample_weight, class_weight, batch_size, steps, *, shuffle, role, placement=None,
+                budget: int | None = None):
+    """Arrays (one, a list or a dict of them; streamed past ``budget`` bytes) or an iterable of
+    ``(x, y[, sample_weight])`` batches."""
     if is_array_like(x) or x is None:
-        data = fit_arrays(model, config, x, y, sample_weight, class_weight, role=role)
+        data = array_data(model, config, x, y, sample_weight, class_weight, role=role, budget=budget)
         if placement is not None:
             placement.distribution.check_batch_size(batch_size, role)
-        return ArraySource(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps,
-                           placement=placement)
+        return array_source(data, batch_size, shuffle=shuffle, seed=seeding.next_ticket(), max_steps=steps,
+                            placement=placement, budget=budget)
     if y is not None or sample_weight is not None or class_weight is not None:
         raise DataError(f"{role}: when x is an iterable of batches, pass y and weights inside it, not as arguments.")
     if not hasattr(x, "__iter__"):
@@ -222,6 +321,32 @@ def make_source(model, config, x, y, sample_weight, class_weight, batch_size, st
             f"received {type(x).__name__}."
         )
     return IterableSource(model, config, x, steps, role=role, placement=placement)
+
+
+def prediction_inputs(model, iterable) -> Iterator[list]:
+    """Per batch of ``iterable`` (``x``, or a tuple/list ``(x,)``, ``(x, y)``, ``(x, y, weights)``
+    as Keras unpacks it), the checked input arrays in ``model.input_names`` order, read ahead on
+    a background thread."""
+    if not hasattr(iterable, "__iter__"):
+        raise DataError(
+            f"predict: x must be arrays (one, a list or a dict of them) or an iterable of batches, received "
+            f"{type(iterable).__name__}."
+        )
+
+    def read():
+        for raw in iterable:
+            if isinstance(raw, (tuple, list)) and len(raw) in (1, 2, 3) and not _is_input_list(model, raw):
+                raw = raw[0]
+            arrays = model_input_arrays(model, raw)
+            check_embedding_ids(model, arrays)
+            yield arrays
+
+    return prefetched(read(), depth=PREFETCH_BATCHES)
+
+
+def _is_input_list(model, raw) -> bool:
+    """Whether ``raw`` is the list of a multi-input model's inputs rather than ``(x, y, ...)``."""
+    return isinstance(raw, list) and len(model.inputs) == len(raw) > 1 and all(hasattr(a, "shape") for a in raw)
 
 
 def label_shapes(source) -> list:
@@ -234,7 +359,9 @@ def dispatches(source, epoch: int, first: int = 0) -> Iterator[WholeBatches | On
     """The steps of one epoch from batch ``first`` on: for arrays, the whole batches as one
     ``WholeBatches`` block, then the short last batch as a ``OneBatch``; for an iterable, one
     ``OneBatch`` per batch read (its first ``first`` batches are read and skipped)."""
-    if isinstance(source, ArraySource):
+    if isinstance(source, StreamingSource):
+        yield from source.blocks(epoch, first)
+    elif isinstance(source, ArraySource):
         data, indices, last = source.epoch(epoch)
         stop = min(source.steps_per_epoch, source.whole_steps)
         if first < stop:
@@ -247,13 +374,16 @@ def dispatches(source, epoch: int, first: int = 0) -> Iterator[WholeBatches | On
                 yield OneBatch(data)
 
 
-def validation_source(model, config, validation_data, batch_size, steps, placement):
-    """``(x, y)`` or ``(x, y, sample_weight)`` arrays, or an iterable of batches."""
+def validation_source(model, config, validation_data, batch_size, steps, placement, budget: int | None = None):
+    """``(x, y)`` or ``(x, y, sample_weight)`` arrays (streamed past ``budget`` bytes), or an
+    iterable of batches."""
     if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and is_array_like(validation_data[0]):
         x, y, *weights = validation_data
-        data = fit_arrays(model, config, x, y, weights[0] if weights else None, role="validation_data")
+        data = array_data(model, config, x, y, weights[0] if weights else None, None, role="validation_data",
+                          budget=budget)
         if placement is not None:
             placement.distribution.check_batch_size(batch_size, "validation_data")
-        return ArraySource(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps, placement=placement)
+        return array_source(data, batch_size, shuffle=False, seed=(0, 0), max_steps=steps, placement=placement,
+                            budget=budget)
     return make_source(model, config, validation_data, None, None, None, batch_size, steps, shuffle=False,
-                       role="validation_data", placement=placement)
+                       role="validation_data", placement=placement, budget=budget)

@@ -9,7 +9,7 @@ import numpy as np
 
 from kfunc.data.arrays import DataError, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
-from kfunc.data.sources import put_batch, whole_batch_size
+from kfunc.data.sources import is_array_like, prediction_inputs, put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
 from kfunc.train.callbacks import CallbackList
@@ -72,9 +72,12 @@ class TrainingAPI:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-            terminate_on_nan=False):
+            terminate_on_nan=False, device_data_budget=None):
         """Train; returns a ``History``. ``terminate_on_nan=True`` (or the TerminateOnNaN callback)
         stops at the first step with a non-finite loss, gradient or update, before applying it.
+        ``device_data_budget`` (kfunc; bytes): arrays larger than this (default: a quarter of the
+        device's free memory where the backend reports it, else 1 GiB) are streamed to the device
+        in chunks, read from ``np.memmap`` files chunk by chunk, with the same results.
         If anything raises (a callback, bad data, ``KeyboardInterrupt``), the model and its
         optimizer are left exactly as they were before the call."""
         trainer = self._require_compiled("fit")
@@ -85,6 +88,7 @@ class TrainingAPI:
             steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
             validation_batch_size=validation_batch_size,
             validation_freq=validation_freq, terminate_on_nan=terminate_on_nan,
+            device_data_budget=device_data_budget,
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -147,33 +151,34 @@ class TrainingAPI:
     def predict(self, x, batch_size: int = 32, verbose=0, callbacks=None):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
         function; the last, shorter batch runs at its own size (one more compile, cached), so no
-        layer ever sees padding rows. ``batch_size`` is capped at the number of samples.
-        ``callbacks`` get ``on_predict_begin``/``on_predict_end`` and, around each batch, the
-        predict batch hooks (``on_predict_batch_end`` logs hold ``{"outputs": batch outputs}``).
+        layer ever sees padding rows. ``batch_size`` is capped at the number of samples. ``x`` may
+        also be an iterable of batches (a ``PyDataset``, a generator): each batch is ``x`` or a
+        tuple ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` whose ``x`` is used, read ahead on
+        a background thread. ``callbacks`` get ``on_predict_begin``/``on_predict_end`` and, around
+        each batch, the predict batch hooks (``on_predict_batch_end`` logs hold ``{"outputs": batch
+        outputs}``).
 
         Returns an array ``(samples, ...)`` per output, in the model's output structure.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise DataError(f"predict: batch_size must be a positive integer, received {batch_size!r}.")
-        self._build_from_data(x)
-        arrays = model_input_arrays(self, x)
-        check_embedding_ids(self, arrays)
-        names = self.input_names
-        count = sample_count(arrays)
-        forward = self._forward()
         placement = Trainer.placement("predict")
         if placement is not None:
             placement.distribution.check_batch_size(batch_size, "predict")
             place_weights(self, placement.distribution)
+        if is_array_like(x):
+            batches, steps = self._array_batches(x, batch_size, placement)
+        else:
+            batches, steps = prediction_inputs(self, x), (len(x) if hasattr(x, "__len__") else None)
+        forward = self._forward()
+        names = self.input_names
         params, state = self.get_variables()
-        batch_size = whole_batch_size(batch_size, count, placement)
-        callback_list = predict_callbacks(self, callbacks, verbose, -(-count // batch_size))
+        callback_list = predict_callbacks(self, callbacks, verbose, steps)
         chunks = []
         self.stop_predicting = False
-        for index, start in enumerate(range(0, count, batch_size)):
+        for index, batch in enumerate(batches):
             if callback_list is not None:
                 callback_list.on_predict_batch_begin(index)
-            batch = [None if a is None else a[start : start + batch_size] for a in arrays]
             if placement is not None:
                 batch = put_batch(batch, placement)
             outputs, _ = forward(params, state, dict(zip(names, batch, strict=True)))
@@ -184,6 +189,8 @@ class TrainingAPI:
                 break
         if callback_list is not None:
             callback_list.on_predict_end()
+        if not chunks:
+            raise DataError(f"predict: the data iterable of model '{self.name}' produced no batches.")
         leaves_per_chunk = [jax.tree_util.tree_leaves(c) for c in chunks]
         treedef = jax.tree_util.tree_structure(chunks[0])
         joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
@@ -196,6 +203,17 @@ class TrainingAPI:
         if self._trainer is not None and not self._trainer.config.jit:
             return forward
         return self._jitted("predict", lambda: jax.jit(forward))
+
+    def _array_batches(self, x, batch_size: int, placement):
+        """``(batches, count)``: the checked input arrays of ``x``, one list (in ``input_names``
+        order, ``None`` for an optional input given ``None``) per batch, and how many batches."""
+        self._build_from_data(x)
+        arrays = model_input_arrays(self, x)
+        check_embedding_ids(self, arrays)
+        count = sample_count(arrays)
+        batch_size = whole_batch_size(batch_size, count, placement)
+        starts = range(0, count, batch_size)
+        return ([None if a is None else a[start : start + batch_size] for a in arrays] for start in starts), len(starts)
 
     def predict_on_batch(self, x):
         """Outputs for ``x`` taken as one batch (arrays as for ``predict``), in the model's output

@@ -2,8 +2,8 @@
 
 Subclasses define ``__len__`` (batches per epoch) and ``__getitem__(index)`` (one batch:
 ``(x, y)`` or ``(x, y, sample_weight)``); ``on_epoch_begin`` / ``on_epoch_end`` run around each
-pass. ``fit`` and ``evaluate`` take one as ``x`` (and ``fit`` as ``validation_data``) through their
-iterable path: iterating a ``PyDataset`` yields its batches in order and then calls
+pass. ``fit``, ``evaluate`` and ``predict`` take one as ``x`` (and ``fit`` as ``validation_data``)
+through their iterable path: iterating a ``PyDataset`` yields its batches in order and then calls
 ``on_epoch_end``, so each epoch is one pass.
 """
 
@@ -16,8 +16,8 @@ from kfunc.errors import ArgumentError
 
 class PyDataset:
     """``workers``, ``use_multiprocessing``, ``max_queue_size``: Keras's arguments, kept for
-    compatibility; kfunc reads the batches in order in the training thread (the device runs the
-    previous step meanwhile)."""
+    compatibility; kfunc reads the batches in order on one background thread, two ahead of the
+    step, and puts each on the device before the step that needs it."""
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
         for argument, value in (("workers", workers), ("max_queue_size", max_queue_size)):
