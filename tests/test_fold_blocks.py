@@ -265,3 +265,19 @@ def test_unknown_remat_policy_is_refused():
     model = residual_model(2)
     with pytest.raises(TrainingConfigError, match="remat='everything' is not a known policy"):
         model.compile("adam", "mse", remat="everything")
+
+
+def test_one_batch_calls_read_folded_blocks_in_the_stacked_layout():
+    inputs = kfunc.Input((4,))
+    x = inputs
+    for _ in range(3):
+        x = layers.add([x, layers.Dense(4, activation="relu")(x)])
+    model = kfunc.Model(inputs, layers.Dense(1)(x))
+    assert model.folded_blocks()
+    model.compile("sgd", "mse")
+    data = np.linspace(-1, 1, 32, dtype="float32").reshape(8, 4), np.ones((8, 1), "float32")
+    np.testing.assert_allclose(model.test_on_batch(*data), model.evaluate(*data, batch_size=8, verbose=0), rtol=1e-6)
+    before = model.get_weights()
+    model.train_on_batch(*data)
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in before]
+    assert any(not np.allclose(a, b) for a, b in zip(model.get_weights(), before, strict=True))

@@ -16,11 +16,10 @@ import jax.numpy as jnp
 from kfunc.core.structures import (
     describe_structure, flatten_with_paths, is_container, leaves, map_leaves, matched_by_paths, path_text,
 )
-from kfunc.errors import GraphError, LayerInputError, LayerInputTypeError, describe_layer, describe_value
+from kfunc.errors import GraphError, LayerInputError, describe_layer, describe_value
 from kfunc.graph.build import GraphPlan, build_graph
 from kfunc.graph.fold import find_repeated_blocks
 from kfunc.graph.masks import call_node_with_masks, has_mask
-from kfunc.graph.node import flatten_symbolic
 from kfunc.graph.run import run_graph
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers.base import Layer

@@ -70,11 +70,6 @@ class SubclassedModel(Model):
         subclassed model: there is no graph to describe; a subclass adds its ``__init__`` arguments."""
         return Layer.get_config(self)
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        """``cls(**config)``: the subclass's own ``__init__`` rebuilds its layers."""
-        return cls(**config)
-
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise GraphError(

@@ -10,7 +10,6 @@ it was (``kfunc/train/rollback.py``).
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,6 @@ from kfunc import distribution as distribution_lib
 from kfunc import seeding
 from kfunc.data import sources
 from kfunc.data.arrays import DataError
-from kfunc.data.fit_data import fit_arrays, split_for_validation
 from kfunc.errors import NonFiniteLossError
 from kfunc.data.streaming import check_budget
 from kfunc.distribution import DataPlacement, place_like_weights, place_weights
@@ -38,74 +36,14 @@ from kfunc.train.optimizers import Optimizer, transformation_of
 from kfunc.train.packing import PackedSteps
 from kfunc.train.progress import Progress
 from kfunc.train.rollback import rolled_back_on_failure
+from kfunc.train.compiled import Compiled, copy_tree, jitted, unjitted
+from kfunc.train.evaluation import Evaluation, positive_int
 from kfunc.train.step import Carry, StepBuilder, TrainState
 
 ONE_STEP_DONATION_BYTES = 16 * 2**20  # on CPU, one-step dispatches donate training states this small
 
 
-@jax.jit
-def _copy_tree(tree):
-    """Fresh buffers for every leaf of ``tree``, in one dispatch."""
-    return jax.tree_util.tree_map(jnp.copy, tree)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise DataError(f"{name} must be a positive integer, received {value!r}.")
-    return int(value)
-
-
-class _Compiled(NamedTuple):
-    """The compiled functions of one training configuration; ``results(metric_states)`` gives logs.
-    ``run_train``/``run_one``/``run_eval`` step through whole batches of device data;
-    ``run_batch``/``run_eval_batch`` take one batch at its own size (compiled once per size)."""
-
-    builder: StepBuilder
-    run_train: Any
-    run_one: Any
-    run_batch: Any
-    run_eval: Any
-    run_eval_batch: Any
-    init_metrics: Any
-    results: Any
-    packed: dict  # one PackedSteps, built on first use, for small carries stepped one at a time
-
-    def logs(self, metric_states) -> dict:
-        """Metric states -> host floats, in Keras's order (compiled functions sort dict keys)."""
-        values = jax.device_get(self.results(metric_states))
-        # A metric may give one value per class or threshold (F1Score(average=None)): an array.
-        return {k: float(values[k]) if np.ndim(values[k]) == 0 else np.asarray(values[k])
-                for k in self.builder.log_order}
-
-
-def _unjitted(builder: StepBuilder) -> _Compiled:
-    """The same step functions run op by op (``compile(run_eagerly=True)`` or ``jit_compile=False``):
-    Python inside layers' ``call`` (prints, breakpoints) runs at every step, for debugging."""
-
-    def run_train(carry, data, indices, start, n, *, batch_size):
-        for step in range(int(start), int(start) + int(n)):
-            carry = builder.run_one_train_step(carry, data, indices, step, batch_size=batch_size)
-        return carry
-
-    def run_eval(metrics, params, state, data, indices, start, n, *, batch_size):
-        for step in range(int(start), int(start) + int(n)):
-            metrics = builder.run_one_eval_step(metrics, params, state, data, indices, step, batch_size=batch_size)
-        return metrics
-
-    return _Compiled(builder, run_train, builder.run_one_train_step, builder.run_train_batch, run_eval,
-                     builder.run_eval_batch, builder.init_metrics, builder.results, {})
-
-
-def logs_result(logs: dict, return_dict: bool):
-    """Keras's return value of evaluate / train_on_batch / test_on_batch: the logs dict, or its
-    values in order (a scalar when there is only the loss)."""
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
-
-
-class Trainer:
+class Trainer(Evaluation):
     """The training state of a compiled model and its compiled functions."""
 
     def __init__(self, model, config, *, donate: bool | None = None, fold_repeated_blocks: bool = True,
@@ -209,23 +147,9 @@ class Trainer:
             builder = StepBuilder(self.model, self.config, metrics, self._transformation, guard_nan=guard_nan,
                                   placement=placement, weighted_metrics=weighted_metrics, folding=self.folding(),
                                   remat=self.remat)
-            self._compiled[key] = self._jitted(builder) if self.config.jit else _unjitted(builder)
+            self._compiled[key] = (jitted(builder, donate_fused=self.donate_fused, donate_one_step=self.donate_one_step)
+                                  if self.config.jit else unjitted(builder))
         return self._compiled[key]
-
-    def _jitted(self, builder: StepBuilder) -> _Compiled:
-        return _Compiled(
-            builder,
-            jax.jit(builder.run_train_steps, static_argnames=("batch_size",),
-                    donate_argnums=(0,) if self.donate_fused else ()),
-            jax.jit(builder.run_one_train_step, static_argnames=("batch_size",),
-                    donate_argnums=(0,) if self.donate_one_step else ()),
-            jax.jit(builder.run_train_batch, donate_argnums=(0,) if self.donate_one_step else ()),
-            jax.jit(builder.run_eval_steps, static_argnames=("batch_size",)),
-            jax.jit(builder.run_eval_batch),
-            jax.jit(builder.init_metrics),
-            jax.jit(builder.results),
-            {},
-        )
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -250,7 +174,7 @@ class Trainer:
             validation_freq, terminate_on_nan, device_data_budget=None):
         model = self.model
         budget = check_budget(device_data_budget, "fit")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "fit: batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "fit: batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise DataError(f"fit: epochs must be a non-negative integer, received {epochs!r}.")
         model._build_from_data(x)
@@ -417,7 +341,7 @@ class Trainer:
             self._live = None
         return carry, done
 
-    def _one_step_per_dispatch(self, functions: _Compiled, carry, block: sources.WholeBatches):
+    def _one_step_per_dispatch(self, functions: Compiled, carry, block: sources.WholeBatches):
         """The tight host loop of one step per dispatch; a small carry travels packed."""
         data, indices, size = block.data, block.indices, block.batch_size
         if not self.config.jit or not PackedSteps.worthwhile(carry):
@@ -432,7 +356,7 @@ class Trainer:
             buffers = packed.step(buffers, data, indices, step, batch_size=size)
         return packed.unpack(buffers)
 
-    def _report_epochs(self, pending: list, functions: _Compiled, callback_list, epochs: int) -> dict | None:
+    def _report_epochs(self, pending: list, functions: Compiled, callback_list, epochs: int) -> dict | None:
         """Fetch, print and hand to ``History`` the logs of epochs dispatched earlier, each
         ``(epoch, steps done, its Progress, metric states, validation metric states)``; returns the
         last epoch's logs (None when ``pending`` is empty)."""
@@ -445,13 +369,13 @@ class Trainer:
         return logs
 
     @staticmethod
-    def _epoch_logs(functions: _Compiled, metrics, val_metrics) -> dict:
+    def _epoch_logs(functions: Compiled, metrics, val_metrics) -> dict:
         logs = functions.logs(metrics)
         if val_metrics is not None:
             logs |= {f"val_{k}": v for k, v in functions.logs(val_metrics).items()}
         return logs
 
-    def _restore(self, backup: BackupAndRestore, functions: _Compiled) -> ResumePoint | None:
+    def _restore(self, backup: BackupAndRestore, functions: Compiled) -> ResumePoint | None:
         """Load ``backup``'s point, if there is one, into the model and this trainer."""
         params, state = self.model.get_variables()
         like = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
@@ -479,7 +403,7 @@ class Trainer:
         if folding is not None:
             train = train._replace(params=folding.stack_tree(params), state=folding.stack_tree(state),
                                    opt_state=folding.stack_like_params(self.opt_state, params))
-        return _copy_tree(train) if copy else train
+        return copy_tree(train) if copy else train
 
     def _first_dispatch_donates(self, source, planner: DispatchPlanner, first: int) -> bool:
         """Whether an epoch's first dispatch may donate the state it is given: always with fused
@@ -517,117 +441,3 @@ class Trainer:
         """Set the model's weights and the trainer's state from ``train`` in the model's layout."""
         self.model.set_variables(Variables(train.params, train.state))
         self.opt_state, self.step = train.opt_state, train.step
-
-    # ------------------------------------------------------------------ evaluate
-    def _evaluate_source(self, source, params, state, functions, callbacks: CallbackList | None = None):
-        """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them).
-        With ``callbacks``: ``on_test_begin``/``on_test_end`` around it and, only if a callback
-        overrides a test batch hook, one batch per dispatch with the batch hooks around each."""
-        metrics = functions.init_metrics()
-        per_batch = callbacks is not None and callbacks.uses_test_batch_hooks
-        if callbacks is not None:
-            callbacks.on_test_begin()
-        self.model.stop_evaluating = False
-        batch = 0
-        for block in sources.dispatches(source, 0):
-            if isinstance(block, sources.OneBatch):
-                steps = [None]
-            elif per_batch:
-                steps = range(block.start, block.stop)
-            else:
-                metrics = functions.run_eval(metrics, params, state, block.data, block.indices, block.start,
-                                             block.stop - block.start, batch_size=block.batch_size)
-                sources.dispatched(block, metrics)
-                continue
-            for step in steps:
-                if per_batch:
-                    callbacks.on_test_batch_begin(batch)
-                if step is None:
-                    metrics = functions.run_eval_batch(metrics, params, state, block.data)
-                else:
-                    metrics = functions.run_eval(metrics, params, state, block.data, block.indices, step, 1,
-                                                 batch_size=block.batch_size)
-                if per_batch:
-                    callbacks.on_test_batch_end(batch, functions.logs(metrics))
-                batch += 1
-                if self.model.stop_evaluating:
-                    break
-            if self.model.stop_evaluating:
-                break
-        if callbacks is not None:
-            callbacks.on_test_end(functions.logs(metrics))
-        return metrics
-
-    def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict, callbacks=None):
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "evaluate: batch_size")
-        self.model._build_from_data(x)
-        placement = self.placement("evaluate")
-        source = sources.make_source(self.model, self.config, x, y, sample_weight, None, batch_size, steps, shuffle=False,
-                             role="evaluate", placement=placement)
-        started = time.perf_counter()
-        with rolled_back_on_failure(self):
-            label_shapes = sources.label_shapes(source)
-            if placement is not None:
-                place_weights(self.model, placement.distribution)
-            params, state = self.model.get_variables()
-            if self._transformation is None:
-                self._prepare_optimizer(params)
-            functions = self._functions(label_shapes, guard_nan=False, placement=placement)
-            folding = self.folding()
-            if folding is not None:
-                params, state = folding.stack_tree(params), folding.stack_tree(state)
-            callback_list = None
-            if callbacks:
-                total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else steps
-                callback_list = CallbackList(callbacks, self.model, {"verbose": 1 if verbose == "auto" else int(verbose),
-                                                                     "epochs": 1, "steps": total})
-            logs = functions.logs(self._evaluate_source(source, params, state, functions, callback_list))
-            self.metrics_names = list(logs)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        if verbose:
-            total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else None
-            progress = Progress(total, verbose)
-            progress.start = started
-            progress.finish(total or 0, logs)
-        return logs_result(logs, return_dict)
-
-    # ------------------------------------------------------------------ one batch
-    def train_on_batch(self, x, y, *, sample_weight, class_weight, return_dict):
-        """One training step on ``(x, y)`` as one batch (metrics reset first, as Keras 3); compiled
-        once per batch size, so repeated calls on same-sized batches compile nothing."""
-        if sample_weight is not None and class_weight is not None:
-            raise DataError("train_on_batch: pass sample_weight or class_weight, not both.")
-        self.model._build_from_data(x)
-        placement = self.placement("fit")
-        data = fit_arrays(self.model, self.config, x, y, sample_weight, class_weight, role="train_on_batch")
-        with rolled_back_on_failure(self):
-            self._place(placement)
-            functions = self._functions(_label_shapes(data), guard_nan=False, placement=placement)
-            self.metrics_names = list(functions.builder.log_order)
-            carry = Carry(self._private_state(), functions.init_metrics(), jnp.zeros((), bool))
-            carry = functions.run_batch(carry, sources.put_batch(sources.as_tree(data), placement))
-            self._write_back(carry.train)
-            logs = functions.logs(carry.metrics)
-        return logs_result(logs, return_dict)
-
-    def test_on_batch(self, x, y, *, sample_weight, return_dict):
-        """Loss and metrics of ``(x, y)`` as one batch, without training."""
-        self.model._build_from_data(x)
-        placement = self.placement("evaluate")
-        data = fit_arrays(self.model, self.config, x, y, sample_weight, None, role="test_on_batch")
-        with rolled_back_on_failure(self):
-            if placement is not None:
-                place_weights(self.model, placement.distribution)
-            params, state = self.model.get_variables()
-            if self._transformation is None:
-                self._prepare_optimizer(params)
-            functions = self._functions(_label_shapes(data), guard_nan=False, placement=placement)
-            batch = sources.put_batch(sources.as_tree(data), placement)
-            logs = functions.logs(functions.run_eval_batch(functions.init_metrics(), params, state, batch))
-            self.metrics_names = list(logs)
-        return logs_result(logs, return_dict)
-
-
-def _label_shapes(data) -> list:
-    """Per output, the shape of one label (None for an output given no labels)."""
-    return [None if t is None else tuple(t.shape[1:]) for t in data.targets]

@@ -7,7 +7,6 @@ clipped with ``kfunc.config.epsilon()`` read at each call, as Keras reads its ba
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
