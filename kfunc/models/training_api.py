@@ -12,6 +12,7 @@ from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
+from kfunc.train import optimizers as optimizers_lib
 from kfunc.train.callbacks import CallbackList
 from kfunc.train.compile_config import make_config
 from kfunc.train.loop import Trainer
@@ -29,7 +30,7 @@ class TrainingAPI:
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, *,
-                steps_per_execution="auto", donate_state=None, **kwargs):
+                steps_per_execution="auto", donate_state=None, auto_scale_loss=True, **kwargs):
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state.
 
@@ -37,7 +38,8 @@ class TrainingAPI:
         per dispatch when nothing is displayed and sizes dispatches for a live progress bar
         otherwise. ``donate_state`` (kfunc): let each dispatch reuse the training state's memory;
         ``None`` (default) decides by measurement: on accelerators always, on CPU only for
-        one-step-per-dispatch training of a state under 16 MB.
+        one-step-per-dispatch training of a state under 16 MB. ``auto_scale_loss``: under the
+        ``"mixed_float16"`` policy, wrap the optimizer in a ``LossScaleOptimizer`` (as Keras 3).
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
@@ -49,6 +51,8 @@ class TrainingAPI:
             )
         if kwargs.get("weighted_metrics"):
             raise TrainingConfigError("compile: weighted_metrics is not supported yet; metrics ignore sample weights.")
+        if auto_scale_loss:
+            optimizer = optimizers_lib.with_loss_scaling(optimizer, self.dtype_policy)
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
         self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state))
         self.optimizer = config.optimizer
