@@ -51,7 +51,11 @@ class AdamW(Adam):
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
-class Nadam(Adam):
+class Nadam(Optimizer):
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
     def scale(self):
         return optax.scale_by_adam(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon, nesterov=True)
 
