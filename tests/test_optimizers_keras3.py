@@ -51,15 +51,21 @@ def _apply_both(ours, theirs, gradients=GRADIENTS, probe=None):
 
 
 SCHEDULE = "ExponentialDecay(0.05, 2, 0.5)"  # made on each side from its own schedules module
+# The default run checks every argument (with a schedule and weight decay); the defaults run as slow.
 RULES = [
-    ("Lamb", {"learning_rate": 0.01}),
-    ("Lamb", {"learning_rate": SCHEDULE, "weight_decay": 0.1, "beta_1": 0.8, "epsilon": 1e-5}),
-    ("Adafactor", {"learning_rate": 0.1}),
-    ("Adafactor", {"learning_rate": SCHEDULE, "weight_decay": 0.05, "clip_threshold": 0.5, "beta_2_decay": -0.6}),
-    ("Ftrl", {"learning_rate": 0.1}),
-    ("Ftrl", {"learning_rate": SCHEDULE, "learning_rate_power": -0.7, "l1_regularization_strength": 0.01,
-              "l2_regularization_strength": 0.1, "l2_shrinkage_regularization_strength": 0.05, "beta": 0.2,
-              "weight_decay": 0.1}),
+    pytest.param("Lamb", {"learning_rate": 0.01}, marks=pytest.mark.slow, id="Lamb-defaults"),
+    pytest.param("Lamb", {"learning_rate": SCHEDULE, "weight_decay": 0.1, "beta_1": 0.8, "epsilon": 1e-5}, id="Lamb"),
+    pytest.param("Adafactor", {"learning_rate": 0.1}, marks=pytest.mark.slow, id="Adafactor-defaults"),
+    pytest.param("Adafactor", {"learning_rate": SCHEDULE, "weight_decay": 0.05, "clip_threshold": 0.5,
+                               "beta_2_decay": -0.6}, id="Adafactor"),
+    pytest.param("Ftrl", {"learning_rate": 0.1}, marks=pytest.mark.slow, id="Ftrl-defaults"),
+    pytest.param("Ftrl", {"learning_rate": SCHEDULE, "learning_rate_power": -0.7, "l1_regularization_strength": 0.01,
+                          "l2_regularization_strength": 0.1, "l2_shrinkage_regularization_strength": 0.05,
+                          "beta": 0.2, "weight_decay": 0.1}, id="Ftrl"),
+    # Muon: the (3, 4) kernel trains with Muon, the 1-D bias and the 3-D cube with AdamW.
+    pytest.param("Muon", {"learning_rate": 0.01}, marks=pytest.mark.slow, id="Muon-defaults"),
+    pytest.param("Muon", {"learning_rate": SCHEDULE, "nesterov": False, "rms_rate": None, "adam_lr_ratio": 0.5,
+                          "weight_decay": 0.1, "adam_weight_decay": 0.02, "ns_steps": 3, "momentum": 0.9}, id="Muon"),
 ]
 
 
@@ -69,7 +75,7 @@ def _made_with(module, name, arguments):
     return getattr(module, name)(**arguments)
 
 
-@pytest.mark.parametrize(("name", "arguments"), RULES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(RULES)])
+@pytest.mark.parametrize(("name", "arguments"), RULES)
 def test_update_rules_match_keras_over_several_steps(name, arguments):
     """Rank 1, 2 and 3 weights; weight decay applied before the rule reads the weights, as Keras;
     a schedule is evaluated at the step count inside the rule (Adafactor and Ftrl use the rate
@@ -78,6 +84,14 @@ def test_update_rules_match_keras_over_several_steps(name, arguments):
     for key in SHAPES:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-7, err_msg=key)
         assert not np.allclose(ours[key], START[key])
+
+
+def test_muon_trains_2d_weights_except_embeddings_and_excluded_layers_as_keras_chooses():
+    muon = O.Muon(exclude_layers=["^head/"])
+    assert not muon.uses_adamw("dense/kernel", (3, 4))
+    assert muon.uses_adamw("dense/bias", (4,)) and muon.uses_adamw("conv2d/kernel", (3, 3, 1, 4))
+    assert muon.uses_adamw("token_embedding/embeddings", (10, 4)) and muon.uses_adamw("head/kernel", (4, 2))
+    assert not O.Muon(exclude_embeddings=False).uses_adamw("token_embedding/embeddings", (10, 4))
 
 
 def test_ftrl_trains_a_dense_model_like_keras_and_its_rate_can_change_between_epochs():
@@ -246,7 +260,7 @@ def _as_float32(config):
 def test_serialized_optimizers_read_in_keras_and_back():
     schedule = O.schedules.ExponentialDecay(0.1, 10, 0.9)
     for ours in (O.Adam(0.01, beta_1=0.8, clipnorm=1.0), O.Lamb(schedule), O.Adafactor(0.02, clip_threshold=2.0),
-                 O.Ftrl(0.3, beta=0.1), O.LossScaleOptimizer(O.Nadam(schedule), initial_scale=64.0)):
+                 O.Ftrl(0.3, beta=0.1), O.Muon(0.02, exclude_layers=["head"]), O.LossScaleOptimizer(O.Nadam(schedule), initial_scale=64.0)):
         data = O.serialize(ours)
         assert set(data) == {"module", "class_name", "config", "registered_name"}
         assert data["module"] == "keras.optimizers" and data["registered_name"] is None

@@ -16,6 +16,7 @@ from kfunc.train.optimizers import (  # noqa: F401
     Lamb,
     Lion,
     LossScaleOptimizer,
+    Muon,
     Nadam,
     Optimizer,
     RMSprop,

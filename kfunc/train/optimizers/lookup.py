@@ -11,6 +11,7 @@ from kfunc.train.optimizers.base import Optimizer
 from kfunc.train.optimizers.ftrl import Ftrl
 from kfunc.train.optimizers.lamb import Lamb
 from kfunc.train.optimizers.loss_scale import LossScaleOptimizer
+from kfunc.train.optimizers.muon import Muon
 from kfunc.train.optimizers.serialization import deserialize
 from kfunc.train.optimizers.standard import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, RMSprop
 
@@ -28,6 +29,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "lamb": Lamb,
     "adafactor": Adafactor,
     "ftrl": Ftrl,
+    "muon": Muon,
     "loss_scale_optimizer": LossScaleOptimizer,
 }
 
