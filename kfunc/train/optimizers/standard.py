@@ -7,6 +7,7 @@ import optax
 
 from kfunc.train.optimizers.base import Optimizer
 
+
 class SGD(Optimizer):
     default_learning_rate = 0.01
 
