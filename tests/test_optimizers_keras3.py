@@ -190,6 +190,7 @@ def test_the_nan_guard_lets_the_loss_scaler_skip_overflowing_steps(tmp_path):
     assert len(history.history["loss"]) == 10
     halvings = 60 - np.log2(model.optimizer.dynamic_scale)
     assert halvings == int(halvings) and 0 < halvings < 40  # skipped steps, then 40 - halvings applied ones
+    assert model.optimizer.iterations == 40 - halvings  # as Keras: updates applied, not steps run
     assert not np.allclose(model.get_weights()[0], start[0])
     assert history.history["loss"][-1] < history.history["loss"][0]
 
@@ -199,6 +200,14 @@ def test_the_nan_guard_lets_the_loss_scaler_skip_overflowing_steps(tmp_path):
     assert type(loaded.optimizer.inner_optimizer._learning_rate) is O.schedules.ExponentialDecay
     assert loaded.optimizer.dynamic_scale == model.optimizer.dynamic_scale
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
+
+    # A non-finite loss is still the guard's: training stops, the weights stay finite.
+    poisoned = X_SMALL.copy()
+    poisoned[9] = np.nan  # in the second batch
+    history = model.fit(poisoned, Y_SMALL, batch_size=8, epochs=2, shuffle=False, verbose=0,
+                        callbacks=[TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
 @pytest.mark.parametrize("name", ["Adafactor", pytest.param("Lamb", marks=pytest.mark.slow),

@@ -112,6 +112,17 @@ class LossScaleOptimizer(Optimizer):
         state = None if trainer is None or trainer.opt_state is None else loss_scale_state(trainer.opt_state)
         return self.initial_scale if state is None else float(state.dynamic_scale)
 
+    @property
+    def iterations(self) -> int:
+        """Updates the wrapped optimizer applied: skipped steps do not count (Keras 3's rule)."""
+        trainer = self._trainer
+        state = None if trainer is None or trainer.opt_state is None else loss_scale_state(trainer.opt_state)
+        if state is None:
+            return 0
+        injected = [node for node in jax.tree_util.tree_leaves(state.inner, is_leaf=lambda n: hasattr(n, "hyperparams"))
+                    if hasattr(node, "hyperparams")]
+        return int(injected[0].count)
+
     def scale_loss(self, loss):
         """``loss`` times the current scale (what the training step differentiates)."""
         return loss * self.dynamic_scale
