@@ -155,7 +155,7 @@ def _float16_regressor():
     return model
 
 
-def test_float16_gradients_underflow_without_loss_scaling_and_train_with_it():
+def test_float16_gradients_underflow_without_loss_scaling_and_train_with_it(tmp_path):
     model = _float16_regressor()
     start = model.get_weights()
     model.compile(O.SGD(RATE), "mse", loss_weights=TINY)  # wrapped, as Keras 3 does under mixed_float16
@@ -174,6 +174,8 @@ def test_float16_gradients_underflow_without_loss_scaling_and_train_with_it():
     unscaled.fit(X_SMALL, Y_SMALL, batch_size=8, epochs=3, shuffle=False, verbose=0)
     for a, b in zip(unscaled.get_weights(), start, strict=True):
         np.testing.assert_array_equal(a, b)  # every gradient underflowed to zero
+    unscaled.save(tmp_path / "unscaled.kfunc")  # loads with the optimizer it was trained with
+    assert isinstance(kfunc.models.load_model(tmp_path / "unscaled.kfunc").optimizer, O.SGD)
 
 
 def test_the_nan_guard_lets_the_loss_scaler_skip_overflowing_steps(tmp_path):
@@ -208,6 +210,23 @@ def test_the_nan_guard_lets_the_loss_scaler_skip_overflowing_steps(tmp_path):
                         callbacks=[TerminateOnNaN()])
     assert len(history.history["loss"]) == 1
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_loss_scaling_trains_only_the_trainable_weights():
+    """Frozen weights: the optimizer runs under optax.multi_transform, the scale is found inside."""
+    set_global_policy("mixed_float16")
+    inputs = L.Input((4,))
+    frozen = L.Dense(3, trainable=False)
+    model = Model(inputs, L.Dense(1)(frozen(inputs)))
+    set_global_policy("float32")
+    start = model.get_weights()
+    model.compile(O.SGD(RATE), "mse", loss_weights=TINY)
+    model.fit(X_SMALL, Y_SMALL, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    after = model.get_weights()
+    for a, b in zip(start[:2], after[:2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(start[2], after[2])
+    assert model.optimizer.dynamic_scale == 2.0**15 and model.optimizer.iterations == 4
 
 
 @pytest.mark.parametrize("name", ["Adafactor", pytest.param("Lamb", marks=pytest.mark.slow),

@@ -139,7 +139,9 @@ def restore_compile(model, section, decoder: Decoder, read_array) -> None:
     metrics = decoder.value(section.get("metrics"), f"{context}, metrics")
     steps = section.get("steps_per_execution", "auto")
     try:
-        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics, steps_per_execution=steps)
+        # The optimizer exactly as saved: a LossScaleOptimizer is in the file when one trained.
+        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics, steps_per_execution=steps,
+                      auto_scale_loss=False)
     except SavedFileError:
         raise
     except Exception as error:

@@ -32,7 +32,7 @@ from kfunc.layers import added_losses
 from kfunc.mixed_precision import at_least_float32
 from kfunc.train import losses as losses_lib
 from kfunc.train.metrics import Mean
-from kfunc.train.optimizers.loss_scale import loss_scale_state
+from kfunc.train.optimizers.loss_scale import loss_scale_state, step_applied
 from kfunc.train.regularization import WeightRules
 
 
@@ -242,7 +242,7 @@ class StepBuilder:
         updates, opt_state = self.transformation.update(grads, train.opt_state, train.params)
         params = self.rules.constrain(optax.apply_updates(train.params, updates))  # constraints after the update
         if scaling is not None:  # a step the loss scaler skips leaves the weights untouched, constraints too
-            params = _where(all_finite(grads), params, train.params)
+            params = _where(step_applied(opt_state, scaling), params, train.params)
         stepped = TrainState(params, new_state, opt_state, train.step + 1, train.key)
         metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch, masks)
         if not self.guard_nan:

@@ -48,6 +48,12 @@ def loss_scale_state(opt_state) -> LossScaleState | None:
     return found[0] if found else None
 
 
+def step_applied(new_opt_state, scaling: LossScaleState) -> jax.Array:
+    """Whether the update from the state holding ``scaling`` to ``new_opt_state`` was applied (a
+    bool scalar): the scale falls exactly on the steps the loss scaler skips."""
+    return loss_scale_state(new_opt_state).dynamic_scale >= scaling.dynamic_scale
+
+
 class LossScaleOptimizer(Optimizer):
     """Wraps ``inner_optimizer`` (a ``kfunc.optimizers`` optimizer) with dynamic loss scaling.
 
