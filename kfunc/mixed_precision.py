@@ -9,6 +9,9 @@ that dtype; ``"mixed_bfloat16"`` and ``"mixed_float16"`` store weights in float3
 the half-precision dtype. Under a mixed policy a layer casts its floating inputs to the compute
 dtype and reads its floating weights in the compute dtype (``kfunc.core.autocast``); the
 float32 weights are what gradients are taken with respect to and what the optimizer updates.
+Under ``"mixed_float16"``, ``compile()`` wraps the optimizer in a
+``kfunc.optimizers.LossScaleOptimizer`` (as Keras 3 does; ``auto_scale_loss=False`` opts out), so
+that float16 gradients of small losses do not underflow to zero.
 
 The global policy is one value for the process (Keras keeps one per thread); layers read it once,
 when they are created, and ``kfunc.utils.clear_session()`` forgets it as Keras's ``clear_session``

@@ -12,6 +12,7 @@ from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import is_array_like, prediction_inputs, put_batch, whole_batch_size
 from kfunc.distribution import place_weights
 from kfunc.saving import weights as weights_lib
+from kfunc.train import optimizers as optimizers_lib
 from kfunc.train.callbacks import CallbackList
 from kfunc.train.compile_config import make_config
 from kfunc.train.loop import Trainer
@@ -29,7 +30,8 @@ class TrainingAPI:
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, *,
-                steps_per_execution="auto", donate_state=None, fold_repeated_blocks=True, remat=False, **kwargs):
+                steps_per_execution="auto", donate_state=None, fold_repeated_blocks=True, remat=False,
+                auto_scale_loss=True, **kwargs):
         """Choose the optimizer, losses (one for all outputs, a list, or a dict by output name),
         loss weights and metrics. Resets the optimizer state.
 
@@ -48,10 +50,14 @@ class TrainingAPI:
         grow with the depth; ``model.folded_blocks()`` lists them. ``remat`` (kfunc): recompute each
         folded block's activations in the backward pass (``jax.checkpoint``) to save memory: True,
         or a policy name (``'dots_saveable'``, ...) or a ``jax.checkpoint_policies`` function.
+        ``auto_scale_loss``: under the ``"mixed_float16"`` policy, wrap the optimizer in a
+        ``LossScaleOptimizer`` (as Keras 3).
         """
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "weighted_metrics"}
         if unknown:
             raise TrainingConfigError(f"compile() got unexpected keyword argument(s) {sorted(unknown)}.")
+        if auto_scale_loss:
+            optimizer = optimizers_lib.with_loss_scaling(optimizer, self.dtype_policy)
         config = make_config(self, optimizer, loss, loss_weights, metrics, steps_per_execution, dict(kwargs))
         self._trainer = Trainer(self, config, donate=None if donate_state is None else bool(donate_state),
                                 fold_repeated_blocks=fold_repeated_blocks, remat=remat)

@@ -69,13 +69,18 @@ def compile_section(model, encoder: Encoder) -> tuple[dict | None, list[np.ndarr
                 f"the optimizer {type(optimizer).__name__} is not a built-in kfunc optimizer (an optax "
                 "transformation cannot be named in a file)"
             )
+        # A LossScaleOptimizer's learning rate is its wrapped optimizer's, which its config holds
+        # in Keras 3's serialized form (a schedule in it is found again by its registered name).
+        rate_holder = getattr(optimizer, "inner_optimizer", optimizer)
+        if registry.builtin_optimizers().get(type(rate_holder).__name__) is not type(rate_holder):
+            raise SavingError(f"the wrapped optimizer {type(rate_holder).__name__} is not a built-in kfunc optimizer")
+        if callable(rate_holder._learning_rate) and not _nameable_schedule(rate_holder._learning_rate):
+            raise SavingError(
+                "the learning-rate schedule is neither a kfunc.optimizers.schedules class nor registered with "
+                "kfunc.saving.register"
+            )
         optimizer_config = optimizer.get_config()
         if callable(optimizer._learning_rate):
-            if not _nameable_schedule(optimizer._learning_rate):
-                raise SavingError(
-                    "the learning-rate schedule is neither a kfunc.optimizers.schedules class nor registered with "
-                    "kfunc.saving.register"
-                )
             optimizer_config["learning_rate"] = optimizer._learning_rate
         section = {
             "optimizer": {
@@ -137,8 +142,9 @@ def restore_compile(model, section, decoder: Decoder, read_array) -> None:
     weighted_metrics = decoder.value(section.get("weighted_metrics"), f"{context}, weighted_metrics")
     steps = section.get("steps_per_execution", "auto")
     try:
+        # The optimizer exactly as saved: a LossScaleOptimizer is in the file when one trained.
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
-                      weighted_metrics=weighted_metrics, steps_per_execution=steps)
+                      weighted_metrics=weighted_metrics, steps_per_execution=steps, auto_scale_loss=False)
     except SavedFileError:
         raise
     except Exception as error:

@@ -12,7 +12,10 @@ statistics, activity penalties and ``add_loss`` of any layer are those of the re
 
 With the NaN guard on, a step is applied only if its loss, gradients and new weights are all
 finite and no finite value of the optimizer state overflowed; otherwise it and every later step
-of the dispatch are skipped.
+of the dispatch are skipped. Under a ``LossScaleOptimizer`` the gradients are left out of that
+check: a non-finite gradient of the scaled loss is how the loss scaler learns that its scale is too
+large, and it skips that step itself (weights and the wrapped optimizer's state unchanged, scale
+halved); the guard still stops on a non-finite loss, weight, layer state or optimizer state.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from kfunc.train import losses as losses_lib
 from kfunc.train.losses import TrainingConfigError
 from kfunc.train.metrics import Mean, MeanMetricWrapper
 from kfunc.train.metrics.log_keys import MetricEntry, metric_entries
+from kfunc.train.optimizers.loss_scale import loss_scale_state, step_applied
 from kfunc.train.regularization import WeightRules
 
 
@@ -95,6 +99,11 @@ def all_finite(*trees) -> jax.Array:
         if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
             finite = finite & jnp.all(jnp.isfinite(leaf))
     return finite
+
+
+def _where(condition, new, old):
+    """``new`` where the bool scalar ``condition`` holds, else ``old`` (same structures)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
 def stays_finite(new, old) -> jax.Array:
@@ -250,20 +259,32 @@ class StepBuilder:
     def train_step(self, carry: Carry, batch: Batch) -> Carry:
         train = carry.train
         key = jax.random.fold_in(jax.random.wrap_key_data(train.key), train.step)
-        grad_fn = jax.value_and_grad(lambda p: self.losses(p, train.state, batch, training=True, key=key), has_aux=True)
-        (total, (per_output, outputs, new_state, masks)), grads = grad_fn(train.params)
+        scaling = loss_scale_state(train.opt_state)  # None unless a LossScaleOptimizer trains
+
+        def objective(p):
+            total, aux = self.losses(p, train.state, batch, training=True, key=key)
+            # Differentiate the loss times the loss scale (float16 gradients then stay above underflow);
+            # the LossScaleOptimizer divides the gradients by it again, and the logs get the plain loss.
+            return (total if scaling is None else total * scaling.dynamic_scale), (total, aux)
+
+        (_, (total, (per_output, outputs, new_state, masks))), grads = jax.value_and_grad(objective, has_aux=True)(
+            train.params)
         updates, opt_state = self.transformation.update(grads, train.opt_state, train.params)
         params = self.rules.constrain(optax.apply_updates(train.params, updates))  # constraints after the update
+        if scaling is not None:  # a step the loss scaler skips leaves the weights untouched, constraints too
+            params = _where(step_applied(opt_state, scaling), params, train.params)
         stepped = TrainState(params, new_state, opt_state, train.step + 1, train.key)
         metrics = self.update_metrics(carry.metrics, total, per_output, outputs, batch, masks)
         if not self.guard_nan:
             return Carry(stepped, metrics, carry.halted)
         # The weights after a stop are those of the last good step: an update that overflows
         # (finite loss, infinite step) is refused like a non-finite loss.
-        finite = all_finite(total, grads, params, new_state) & stays_finite(opt_state, train.opt_state)
+        # Under loss scaling, non-finite gradients are the loss scaler's business (it skips the step and
+        # halves the scale, by design): the guard then judges the loss, weights and states only.
+        checked_grads = grads if scaling is None else ()
+        finite = all_finite(total, checked_grads, params, new_state) & stays_finite(opt_state, train.opt_state)
         apply = finite & ~carry.halted
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)  # noqa: E731
-        return Carry(keep(stepped, train), keep(metrics, carry.metrics), carry.halted | ~finite)
+        return Carry(_where(apply, stepped, train), _where(apply, metrics, carry.metrics), carry.halted | ~finite)
 
     def eval_step(self, metrics: dict, params, state, batch: Batch) -> dict:
         total, (per_output, outputs, _, masks) = self.losses(params, state, batch, training=False, key=None)
