@@ -317,3 +317,25 @@ def test_a_per_class_metric_logs_an_array_and_shows_its_mean(capsys):
     scores = history["f1_score"][0]
     assert scores.shape == (2,)
     assert f"f1_score: {float(np.mean(scores)):.4f}" in capsys.readouterr().out
+
+
+def test_result_may_return_the_variable_itself():
+    """Keras guides write ``return self.total``; in fit the step reads the traced value."""
+
+    class Total(kfunc.metrics.Metric):
+        def __init__(self, name="total", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.total.assign_add(kfunc.ops.sum(y_pred))
+
+        def result(self):
+            return self.total
+
+    inputs = kfunc.Input((2,))
+    model = kfunc.Model(inputs, kfunc.layers.Dense(1, kernel_initializer="ones", use_bias=False)(inputs))
+    model.compile("sgd", "mse", metrics=[Total()])
+    x = np.ones((4, 2), "float32")
+    logs = model.evaluate(x, np.zeros((4, 1), "float32"), batch_size=2, verbose=0, return_dict=True)
+    assert logs["total"] == pytest.approx(8.0)

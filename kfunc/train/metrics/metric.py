@@ -126,6 +126,8 @@ class Metric:
         variables = self._checked(metric_variables, "stateless_result")
         with bind(variables, list(metric_variables)):
             value = self.result()
+            if isinstance(value, Variable):  # Keras code often returns the variable itself
+                value = value.value
         if not hasattr(value, "dtype") and not isinstance(value, (int, float)):
             raise TrainingConfigError(
                 f"Metric '{self.name}' ({type(self).__name__}).result() returned {type(value).__name__}; it must "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import optax
 
 from kfunc.train.optimizers.base import Optimizer
+from kfunc.train.optimizers.keras_adam import scale_by_keras_adam, scale_by_keras_nadam
 
 
 class SGD(Optimizer):
@@ -42,9 +43,7 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def scale(self):
-        if self.amsgrad:
-            return optax.scale_by_amsgrad(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon)
-        return optax.scale_by_adam(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon)
+        return scale_by_keras_adam(self.beta_1, self.beta_2, self.epsilon, amsgrad=self.amsgrad)
 
 
 class AdamW(Adam):
@@ -58,7 +57,7 @@ class Nadam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def scale(self):
-        return optax.scale_by_adam(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon, nesterov=True)
+        return scale_by_keras_nadam(self.beta_1, self.beta_2, self.epsilon)
 
 
 class Adamax(Optimizer):
