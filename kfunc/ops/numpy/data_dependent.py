@@ -55,11 +55,11 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
 
     ``size``: a fixed output length (padded with ``fill_value``, default the smallest value, or
     cut), which makes the op work under ``jax.jit`` and in a model graph; without it the op is
-    eager only. ``sorted=False`` is accepted but the values still come out sorted (JAX's order).
+    eager only. ``sorted=False`` allows any order (JAX still sorts); NaNs are each distinct.
     """
     x = as_array(x) if size is not None else _concrete(x, "unique", "pass size=N to fix the output length")
     results = jnp.unique(x, return_index=return_index, return_inverse=return_inverse, return_counts=return_counts,
-                         axis=axis, size=size, fill_value=fill_value)
+                         axis=axis, size=size, fill_value=fill_value, sorted=sorted, equal_nan=False)
     if not isinstance(results, tuple):
         return results
     return (results[0], *(r.astype(jnp.int32) for r in results[1:]))
