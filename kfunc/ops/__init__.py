@@ -9,16 +9,18 @@ also here at the top.
 """
 
 from kfunc.graph.tensor import install_operators
-from kfunc.ops import core, image, linalg, math, nn, numpy
+from kfunc.ops import core, einops, image, linalg, math, nn, numpy, signal
 from kfunc.ops.core import *
 from kfunc.ops.linalg import *
 from kfunc.ops.math import *
 from kfunc.ops.nn import *
 from kfunc.ops.numpy import *
+from kfunc.ops.signal import *
+from kfunc.ops.einops import *
 from kfunc.ops.operation import OPERATIONS
 
 __all__ = ["OPERATIONS", "image", "linalg", "nn", "numpy"] + core.__all__ + linalg.__all__ + math.__all__ + nn.__all__
-__all__ += numpy.__all__
+__all__ += numpy.__all__ + signal.__all__ + einops.__all__
 
 # Python operators on symbolic tensors (x + y, x[:, 0], -x ...) record these ops.
 install_operators({name: globals()[name] for name in (

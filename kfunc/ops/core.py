@@ -16,7 +16,7 @@ import numpy as np
 
 from kfunc.errors import SymbolicTensorError
 from kfunc.ops.arrays import as_array, standardize_dtype
-from kfunc.ops.operation import operation
+from kfunc.ops.operation import operation, values_only
 
 
 # ---------------------------------------------------------------- dtypes and conversion
@@ -204,4 +204,14 @@ def scatter_update(inputs, indices, updates, reduction=None):
     return combine[reduction](updates)
 
 
-__all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)] + ["is_tensor"]
+def custom_gradient(f):
+    """``f`` with a gradient of your own: ``f(*args)`` returns ``(output, grad_fn)`` where
+    ``grad_fn(upstream)`` gives the gradient of each argument (a tuple for several). On JAX the
+    upstream gradient is passed positionally, so Keras 3's ``def grad(*args, upstream=None)``
+    also works. The returned function works on arrays and Variables (inside a layer's ``call``);
+    on symbolic tensors it refuses."""
+    return values_only("custom_gradient", jax.custom_gradient(f))
+
+
+__all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]
+__all__ += ["is_tensor", "custom_gradient"]

@@ -109,4 +109,36 @@ def lstsq(a, b, rcond=None):
     return jnp.linalg.lstsq(as_array(a), as_array(b), rcond=rcond)[0]
 
 
+
+@operation("cholesky_inverse")
+def cholesky_inverse(x, upper=False):
+    """The inverse of ``A`` from its Cholesky factor ``x`` ``(..., n, n)``: ``A = x @ x^T`` for a
+    lower factor, ``A = x^T @ x`` with ``upper``."""
+    factor = as_float_array(x)
+    identity = jnp.broadcast_to(jnp.eye(factor.shape[-1], dtype=factor.dtype), factor.shape)
+    inverse_factor = jax.scipy.linalg.solve_triangular(factor, identity, lower=not upper)
+    transposed = jnp.swapaxes(inverse_factor, -1, -2)
+    return inverse_factor @ transposed if upper else transposed @ inverse_factor
+
+
+@operation("lu_factor")
+def lu_factor(x):
+    """``(lu, pivots)`` of the square matrices ``x`` ``(..., n, n)`` (SciPy's ``lu_factor``):
+    ``lu`` holds ``L`` (unit diagonal, below) and ``U`` (on and above), ``pivots`` ``(..., n)``
+    int32 the row swapped with each row."""
+    x = as_float_array(x)
+    factor = jax.scipy.linalg.lu_factor
+    for _ in range(x.ndim - 2):
+        factor = jax.vmap(factor)
+    return factor(x)
+
+
+@operation("jvp")
+def jvp(fun, primals, tangents, has_aux=False):
+    """``(fun(*primals), the Jacobian of fun at primals times tangents)`` (forward-mode
+    differentiation; ``primals``/``tangents``: tuples of the same structure); with ``has_aux``,
+    ``fun`` returns ``(output, aux)`` and ``aux`` comes third."""
+    return jax.jvp(fun, tuple(primals), tuple(tangents), has_aux=has_aux)
+
+
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]

@@ -1,9 +1,11 @@
-"""Math ops of ``keras.ops``: segment reductions, top-k, ``logsumexp``, special functions."""
+"""Math ops of ``keras.ops``: segment reductions, top-k, ``logsumexp``, special functions,
+pairwise distances, framing, complex views."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from kfunc.ops.arrays import as_array, as_float_array, canonical_axis
 from kfunc.ops.operation import operation
@@ -93,6 +95,50 @@ def slogdet(x):
 def logdet(x):
     """``log(det(x))`` of square matrices ``(..., n, n)``, computed stably (``slogdet``)."""
     return jnp.linalg.slogdet(as_array(x))[1]
+
+
+
+@operation("cdist")
+def cdist(x, y):
+    """The Euclidean distance between every row of ``x`` ``(..., n, d)`` and of ``y``
+    ``(..., m, d)``: ``(..., n, m)``; integers give floatx."""
+    x, y = as_float_array(x), as_float_array(y)
+    if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"kfunc.ops.cdist expects x (..., n, d) and y (..., m, d) with the same d, received shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    difference = jnp.expand_dims(x, -2) - jnp.expand_dims(y, -3)
+    return jnp.sqrt(jnp.sum(jnp.square(difference), axis=-1))
+
+
+@operation("extract_sequences")
+def extract_sequences(x, sequence_length, sequence_stride):
+    """Frames of ``sequence_length`` samples every ``sequence_stride`` samples along the last axis
+    of ``x`` ``(..., length)``: ``(..., frames, sequence_length)`` with
+    ``frames = 1 + (length - sequence_length) // sequence_stride``."""
+    x = as_array(x)
+    if x.shape[-1] < sequence_length:
+        raise ValueError(f"kfunc.ops.extract_sequences: the last axis of x (shape {tuple(x.shape)}) is shorter than "
+                         f"sequence_length={sequence_length}.")
+    frames = 1 + (x.shape[-1] - sequence_length) // sequence_stride
+    positions = np.arange(frames)[:, None] * sequence_stride + np.arange(sequence_length)[None, :]
+    return jnp.take(x, jnp.asarray(positions), axis=-1)
+
+
+@operation("view_as_complex")
+def view_as_complex(x):
+    """The complex array ``x[..., 0] + i x[..., 1]`` of a float ``x`` ``(..., 2)``: ``(...)``."""
+    x = as_float_array(x)
+    if x.ndim == 0 or x.shape[-1] != 2:
+        raise ValueError(f"kfunc.ops.view_as_complex expects a last axis of size 2 (real, imaginary), received shape "
+                         f"{tuple(x.shape)}.")
+    return jax.lax.complex(x[..., 0], x[..., 1])
+
+
+@operation("view_as_real")
+def view_as_real(x):
+    """The real and imaginary parts of the complex ``x`` ``(...)`` stacked last: ``(..., 2)``."""
+    x = as_array(x)
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
 
 
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]

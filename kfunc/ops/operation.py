@@ -99,3 +99,34 @@ def static_value(value):
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         return np.dtype(value).name
     return value
+
+
+def refuse_symbolic(name: str, why: str, fix: str) -> Callable:
+    """A ``symbolic=`` answer for ops that cannot be a graph node: it raises, naming the op, why
+    (e.g. its output shape depends on the values) and the fix."""
+
+    def refuse(*args, **kwargs):
+        raise SymbolicTensorError(f"kfunc.ops.{name} cannot be applied to a symbolic tensor: {why}; {fix}.")
+
+    return refuse
+
+
+def values_only(name: str, function: Callable) -> Callable:
+    """``function`` (made by an op such as ``vectorize`` or ``custom_gradient``) as a callable that
+    reads Variables as their value and refuses symbolic tensors (it has no public op name a model
+    file could record)."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+        if any(is_symbolic(leaf) for leaf in leaves):
+            raise SymbolicTensorError(
+                f"The function made by kfunc.ops.{name} works on arrays, not on symbolic tensors: call it inside a "
+                "custom Layer's call(), or wrap it in a kfunc.layers.Lambda layer."
+            )
+        args, kwargs = jax.tree_util.tree_map(
+            lambda leaf: leaf.value if isinstance(leaf, Variable) else leaf, (args, kwargs), is_leaf=_is_leaf
+        )
+        return function(*args, **kwargs)
+
+    return call

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from kfunc import activations as functions  # the array functions; the ops add symbolic calls
-from kfunc.ops.arrays import as_array
+from kfunc.ops.arrays import as_array, as_float_array
 from kfunc.ops.operation import operation
 
 
@@ -110,6 +110,34 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` over ``axis``, the log of ``softmax``, computed stably."""
     return jax.nn.log_softmax(as_array(x), axis=tuple(axis) if isinstance(axis, list) else axis)
+
+
+@operation("sparse_sigmoid")
+def sparse_sigmoid(x):
+    """``0`` below -1, ``1`` above 1 and ``(x + 1) / 2`` between, element-wise; integers give
+    floatx."""
+    x = as_float_array(x)
+    return jnp.clip((x + 1) / 2, 0, 1).astype(x.dtype)
+
+
+@operation("sparsemax")
+def sparsemax(x, axis=-1):
+    """The Euclidean projection of ``x`` onto the probability simplex along ``axis``
+    (Martins & Astudillo, 2016): ``max(x - tau, 0)`` with ``tau`` chosen so each slice sums to 1,
+    many entries exactly 0. (Keras 3.15's JAX sparsemax computes ``tau`` from the sum of the
+    running sums instead, so its slices do not sum to 1; kfunc follows the paper.)"""
+    x = as_float_array(x)
+    axis = axis % x.ndim
+    descending = -jnp.sort(-x, axis=axis)
+    running_sum = jnp.cumsum(descending, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    rank = jnp.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(shape)
+    in_support = 1 + rank * descending > running_sum  # sorted entries that stay above the threshold
+    support_size = jnp.sum(in_support, axis=axis, keepdims=True)
+    support_sum = jnp.take_along_axis(running_sum, support_size - 1, axis=axis)
+    threshold = (support_sum - 1) / support_size.astype(x.dtype)
+    return jnp.maximum(x - threshold, 0)
 
 
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]

@@ -119,4 +119,42 @@ def tri(N, M=None, k=0, dtype=None):
     return jnp.tri(N, M=M, k=k, dtype=_dtype(dtype))
 
 
+@operation("array")
+def array(x, dtype=None):
+    """``x`` (array, number, nested list) as an array, in ``dtype`` when given (Python ints give
+    int32, floats floatx)."""
+    if dtype is None and not hasattr(x, "dtype"):
+        dtype = floatx() if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else None
+    return as_array(x, dtype)
+
+
+@operation("geomspace")
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """``num`` values from ``start`` to ``stop`` (included when ``endpoint``) with a constant
+    ratio; floatx unless ``dtype`` is given."""
+    values = jnp.geomspace(start, stop, num, endpoint=endpoint, dtype=floatx(), axis=axis)
+    dtype = _dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.integer):  # 9.9999 must become 10, not 9
+        values = jnp.round(values)
+    return values.astype(dtype)
+
+
+@operation("vander")
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of the 1-D ``x`` ``(n,)``: ``(n, N)`` (``N`` defaults to ``n``), the
+    columns ``x**(N-1) ... x**0`` (reversed with ``increasing``), in ``x``'s dtype."""
+    x = as_array(x)
+    if x.ndim != 1:
+        raise ValueError(f"kfunc.ops.vander expects a 1-D x, received shape {tuple(x.shape)}.")
+    return jnp.vander(x, N=N, increasing=increasing)
+
+
+@operation("view")
+def view(x, dtype=None):
+    """The bytes of ``x`` read as ``dtype`` (no copy of values, e.g. float32 bits as int32); a
+    narrower dtype multiplies the last axis, a wider one divides it."""
+    x = as_array(x)
+    return x if dtype is None else x.view(standardize_dtype(dtype))
+
+
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]

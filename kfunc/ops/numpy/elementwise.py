@@ -190,5 +190,29 @@ left_shift = _binary("left_shift", jnp.left_shift, "``x << y`` of integers", nam
 right_shift = _binary("right_shift", jnp.right_shift, "``x >> y`` of integers", names=("x", "y"))
 bitwise_invert = _unary("bitwise_invert", jnp.invert, "Bitwise ``~x`` of integers")
 bitwise_not = _unary("bitwise_not", jnp.invert, "Bitwise ``~x`` of integers (alias of ``bitwise_invert``)")
+bitwise_left_shift = _binary("bitwise_left_shift", jnp.left_shift, "``x << y`` of integers (alias of ``left_shift``)",
+                             names=("x", "y"))
+bitwise_right_shift = _binary("bitwise_right_shift", jnp.right_shift,
+                              "``x >> y`` of integers (alias of ``right_shift``)", names=("x", "y"))
+
+# ---------------------------------------------------------------- number theory, float bits, complex parts
+gcd = _binary("gcd", jnp.gcd, "The greatest common divisor of integers")
+lcm = _binary("lcm", jnp.lcm, "The least common multiple of integers")
+
+
+@operation("ldexp")
+def ldexp(x1, x2):
+    """``x1 * 2**x2`` element-wise (``x2``: integers); integer ``x1`` gives floatx."""
+    x1, x2 = as_float_array(x1), as_array(x2)
+    if not jnp.issubdtype(x2.dtype, jnp.integer):
+        raise TypeError(f"kfunc.ops.ldexp expects integer exponents x2, received dtype {x2.dtype}; cast them with "
+                        "ops.cast(x2, 'int32').")
+    return jnp.ldexp(x1, x2)
+
+
+nextafter = _binary("nextafter", jnp.nextafter, "The next float after ``x1`` in the direction of ``x2``", floating=True)
+angle = _unary("angle", jnp.angle, "The angle of a complex number in radians (0 or pi for real numbers)", floating=True)
+i0 = _unary("i0", jnp.i0, "The modified Bessel function of the first kind, order 0", floating=True)
+isreal = _unary("isreal", jnp.isreal, "Whether the imaginary part is zero (True for every real number)")
 
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]

@@ -1,4 +1,5 @@
-"""``get_item``: NumPy indexing (``x[key]``), the op behind ``SymbolicTensor.__getitem__``.
+"""``get_item``: NumPy indexing (``x[key]``), the op behind ``SymbolicTensor.__getitem__``;
+``unravel_index``: flat indices to coordinates.
 
 A key holds ints, slices, ``None`` (a new axis), ``Ellipsis``, integer arrays and (on symbolic
 tensors) symbolic integer tensors. Recorded in a graph, the key is kept in a JSON-able form:
@@ -6,6 +7,8 @@ a slice is ``{"slice": [start, stop, step]}`` and ``Ellipsis`` is ``"..."``.
 """
 
 from __future__ import annotations
+
+import jax.numpy as jnp
 
 from kfunc.ops.arrays import as_array
 from kfunc.ops.operation import operation
@@ -56,4 +59,12 @@ def get_item(x, key):
 
 get_item.operation_name = "get_item"
 
-__all__ = ["get_item"]
+
+@operation("unravel_index")
+def unravel_index(indices, shape):
+    """The coordinates in an array of ``shape`` of the flat (row-major) ``indices``: a tuple of one
+    int32 array per axis, each of ``indices``' shape."""
+    return tuple(c.astype(jnp.int32) for c in jnp.unravel_index(as_array(indices), tuple(shape)))
+
+
+__all__ = ["get_item", "unravel_index"]

@@ -117,6 +117,16 @@ def vsplit(x, indices_or_sections):
     return list(jnp.vsplit(as_array(x), indices_or_sections))
 
 
+@operation("dsplit")
+def dsplit(x, indices_or_sections):
+    """``split`` along the third axis (``x`` of rank 3 or more)."""
+    x = as_array(x)
+    if x.ndim < 3:
+        raise ValueError(f"kfunc.ops.dsplit splits along the third axis and needs x of rank >= 3, received shape "
+                         f"{tuple(x.shape)}.")
+    return list(jnp.dsplit(x, indices_or_sections))
+
+
 @operation("tile")
 def tile(x, repeats):
     """``x`` repeated ``repeats`` times along each axis (an int or a tuple)."""

@@ -216,4 +216,72 @@ def trace(x, offset=0, axis1=0, axis2=1):
     return jnp.trace(as_array(x), offset=offset, axis1=axis1, axis2=axis2)
 
 
+@operation("nanargmax")
+def nanargmax(x, axis=None, keepdims=False):
+    """The index of the largest non-NaN value along ``axis`` (of the flattened ``x`` when None),
+    int32; -1 where every value is NaN."""
+    x = as_array(x)
+    return _nan_arg(x, jnp.nanargmax(x, axis=axis, keepdims=keepdims), axis, keepdims)
+
+
+@operation("nanargmin")
+def nanargmin(x, axis=None, keepdims=False):
+    """The index of the smallest non-NaN value along ``axis`` (of the flattened ``x`` when None),
+    int32; -1 where every value is NaN."""
+    x = as_array(x)
+    return _nan_arg(x, jnp.nanargmin(x, axis=axis, keepdims=keepdims), axis, keepdims)
+
+
+def _nan_arg(x, index, axis, keepdims):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return index.astype(jnp.int32)
+    all_nan = jnp.all(jnp.isnan(x), axis=axis, keepdims=keepdims)
+    return jnp.where(all_nan, -1, index).astype(jnp.int32)
+
+
+@operation("nancumsum")
+def nancumsum(x, axis=None, dtype=None):
+    """Running sums along ``axis`` (of the flattened ``x`` when None), NaNs counted as 0."""
+    return jnp.nancumsum(as_array(x), axis=axis, dtype=dtype)
+
+
+@operation("nancumprod")
+def nancumprod(x, axis=None, dtype=None):
+    """Running products along ``axis`` (of the flattened ``x`` when None), NaNs counted as 1."""
+    return jnp.nancumprod(as_array(x), axis=axis, dtype=dtype)
+
+
+@operation("nanmedian")
+def nanmedian(x, axis=None, keepdims=False):
+    """The median of the non-NaN values of ``x`` over ``axis``; integers give float32."""
+    x = as_array(x)
+    return jnp.nanmedian(x.astype(float_dtype(x.dtype)), axis=_axis(x, axis), keepdims=keepdims)
+
+
+@operation("nanquantile")
+def nanquantile(x, q, axis=None, method="linear", keepdims=False):
+    """The ``q``-th quantiles (``q`` in [0, 1], scalar or 1-D) of the non-NaN values of ``x``."""
+    x = as_array(x)
+    return jnp.nanquantile(x.astype(float_dtype(x.dtype)), as_array(q), axis=_axis(x, axis), method=method,
+                           keepdims=keepdims)
+
+
+@operation("nanpercentile")
+def nanpercentile(x, q, axis=None, method="linear", keepdims=False):
+    """The ``q``-th percentiles (``q`` in [0, 100], scalar or 1-D) of the non-NaN values of ``x``."""
+    x = as_array(x)
+    return jnp.nanpercentile(x.astype(float_dtype(x.dtype)), as_array(q), axis=_axis(x, axis), method=method,
+                             keepdims=keepdims)
+
+
+@operation("argpartition")
+def argpartition(x, kth, axis=-1):
+    """Indices that put the ``kth`` smallest value of ``x`` along ``axis`` (of the flattened ``x``
+    when None) in place ``kth``, smaller values before and larger after (int32)."""
+    x = as_array(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return jnp.argpartition(x, kth, axis=axis).astype(jnp.int32)
+
+
 __all__ = [name for name, value in dict(globals()).items() if getattr(value, "operation_name", None)]
