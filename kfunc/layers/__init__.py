@@ -110,6 +110,18 @@ GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMa
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalAvgPool3D = GlobalAveragePooling3D
 from kfunc.layers.serialization import deserialize, serialize
+from kfunc.layers.color_augmentation import (
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from kfunc.layers.image_statistics import AutoContrast, Equalization
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 
