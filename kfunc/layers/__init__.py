@@ -122,6 +122,9 @@ from kfunc.layers.color_augmentation import (
     Solarization,
 )
 from kfunc.layers.image_statistics import AutoContrast, Equalization
+from kfunc.layers.mixing_augmentation import CutMix, MixUp
+from kfunc.layers.pipeline import Pipeline
+from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 
