@@ -55,7 +55,7 @@ from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from kfunc.layers.einsum_dense import EinsumDense
 from kfunc.layers.rms_normalization import RMSNormalization
-from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from kfunc.layers.group_query_attention import GroupedQueryAttention, GroupQueryAttention
 from kfunc.layers.spectral_normalization import SpectralNormalization
 from kfunc.layers.jax_layer import FlaxLayer, JaxLayer
@@ -83,7 +83,7 @@ from kfunc.layers.reshape import (
 )
 from kfunc import registry as _registry
 from kfunc.core.variable import Variable
-from kfunc.layers.wrappers import Bidirectional, TimeDistributed
+from kfunc.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
 from kfunc.layers.activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax
 from kfunc.layers.activity_regularization import ActivityRegularization
 from kfunc.layers.alpha_dropout import AlphaDropout
@@ -125,6 +125,7 @@ from kfunc.layers.image_statistics import AutoContrast, Equalization
 from kfunc.layers.mixing_augmentation import CutMix, MixUp
 from kfunc.layers.pipeline import Pipeline
 from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur
+from kfunc.layers.reversible_embedding import ReversibleEmbedding
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 
