@@ -127,6 +127,7 @@ from kfunc.layers.mixing_augmentation import CutMix, MixUp
 from kfunc.layers.pipeline import Pipeline
 from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur
 from kfunc.layers.reversible_embedding import ReversibleEmbedding
+from kfunc.layers.spectrogram import MelSpectrogram, STFTSpectrogram
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 
