@@ -24,14 +24,15 @@ from kfunc.layers.region_augmentation import bernoulli_per_image
 class RandomShear(AffineAugmentation):
     """Shears each image about its top-left corner: the output pixel ``(x, y)`` samples the input
     at ``(x + sx * y, y + sy * x)``, ``sx`` drawn from ``x_factor`` and ``sy`` from ``y_factor``
-    (a number ``f``: ``[-f, f]``; a pair within [0, 1]), both negated for a random half of the images."""
+    (a number ``f``: ``[-f, f]``; a pair within [-1, 1]), both negated for a random half of the images."""
 
     def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
                  data_format=None, seed=None, **kwargs):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed, fill_value=fill_value,
                          data_format=data_format, **kwargs)
-        self.x_factor = factor_range(x_factor, "x_factor", "RandomShear", 0.0, 1.0)
-        self.y_factor = factor_range(y_factor, "y_factor", "RandomShear", 0.0, 1.0)
+        # A saved config holds the signed pair a number becomes, hence the range [-1, 1].
+        self.x_factor = factor_range(x_factor, "x_factor", "RandomShear", -1.0, 1.0)
+        self.y_factor = factor_range(y_factor, "y_factor", "RandomShear", -1.0, 1.0)
 
     def transforms(self, key, batch, rows, cols):
         sign_key, x_key, y_key = jax.random.split(key, 3)
