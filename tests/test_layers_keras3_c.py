@@ -63,30 +63,30 @@ def _keras_call(layer, x, **kwargs):
 
 # ---------------------------------------------------------------------- pinned draws vs Keras
 PINNED = [
-    pytest.param("RandomInvert", dict(factor=(1.0, 1.0)), marks=SLOW),
-    pytest.param("RandomInvert", dict(factor=(0.0, 0.0)), marks=SLOW),
-    ("Solarization", dict()),
-    pytest.param("Solarization", dict(value_range=(0, 1)), marks=SLOW),
-    ("RandomHue", dict(factor=(0.0, 0.0))),
-    pytest.param("RandomSaturation", dict(factor=(0.5, 0.5)), marks=SLOW),
-    pytest.param("RandomSaturation", dict(factor=(0.0, 0.0)), marks=SLOW),
-    pytest.param("RandomColorDegeneration", dict(factor=(1.0, 1.0)), marks=SLOW),
-    pytest.param("RandomColorDegeneration", dict(factor=(0.5, 0.5), data_format="channels_first"), marks=SLOW),
-    pytest.param("RandomPosterization", dict(factor=(3, 3)), marks=SLOW),
-    ("RandomSharpness", dict(factor=(0.0, 0.0))),
-    pytest.param("RandomSharpness", dict(factor=(0.2, 0.2), data_format="channels_first"), marks=SLOW),
-    pytest.param("RandomGrayscale", dict(factor=1.0), marks=SLOW),
-    pytest.param("RandomColorJitter", dict(saturation_factor=(0.5, 0.5), hue_factor=(0.0, 0.0)), marks=SLOW),
-    pytest.param("AutoContrast", dict(), marks=SLOW),
-    pytest.param("Equalization", dict(), marks=SLOW),
-    pytest.param("Equalization", dict(value_range=(0, 1), bins=16), marks=SLOW),
-    ("RandomCrop", dict(height=5, width=3)),
-    pytest.param("RandomCrop", dict(height=2, width=6, data_format="channels_first"), marks=SLOW),
-    pytest.param("RandomErasing", dict(factor=(1.0, 1.0), scale=(1.0, 1.0), fill_value=7), marks=SLOW),
-    ("RandomGaussianBlur", dict(factor=(1.0, 1.0), sigma=(0.5, 0.5))),
-    pytest.param("RandomGaussianBlur", dict(factor=(1.0, 1.0), kernel_size=(3, 5), sigma=(0.7, 0.7)), marks=SLOW),
-    pytest.param("RandomShear", dict(x_factor=(0.0, 0.0), y_factor=(0.0, 0.0), fill_mode="constant"), marks=SLOW),
-    pytest.param("RandomPerspective", dict(scale=0.0), marks=SLOW),
+    pytest.param("RandomInvert", {"factor": (1.0, 1.0)}, marks=SLOW),
+    pytest.param("RandomInvert", {"factor": (0.0, 0.0)}, marks=SLOW),
+    ("Solarization", {}),
+    pytest.param("Solarization", {"value_range": (0, 1)}, marks=SLOW),
+    ("RandomHue", {"factor": (0.0, 0.0)}),
+    pytest.param("RandomSaturation", {"factor": (0.5, 0.5)}, marks=SLOW),
+    pytest.param("RandomSaturation", {"factor": (0.0, 0.0)}, marks=SLOW),
+    pytest.param("RandomColorDegeneration", {"factor": (1.0, 1.0)}, marks=SLOW),
+    pytest.param("RandomColorDegeneration", {"factor": (0.5, 0.5), "data_format": "channels_first"}, marks=SLOW),
+    pytest.param("RandomPosterization", {"factor": (3, 3)}, marks=SLOW),
+    ("RandomSharpness", {"factor": (0.0, 0.0)}),
+    pytest.param("RandomSharpness", {"factor": (0.2, 0.2), "data_format": "channels_first"}, marks=SLOW),
+    pytest.param("RandomGrayscale", {"factor": 1.0}, marks=SLOW),
+    pytest.param("RandomColorJitter", {"saturation_factor": (0.5, 0.5), "hue_factor": (0.0, 0.0)}, marks=SLOW),
+    pytest.param("AutoContrast", {}, marks=SLOW),
+    pytest.param("Equalization", {}, marks=SLOW),
+    pytest.param("Equalization", {"value_range": (0, 1), "bins": 16}, marks=SLOW),
+    ("RandomCrop", {"height": 5, "width": 3}),
+    pytest.param("RandomCrop", {"height": 2, "width": 6, "data_format": "channels_first"}, marks=SLOW),
+    pytest.param("RandomErasing", {"factor": (1.0, 1.0), "scale": (1.0, 1.0), "fill_value": 7}, marks=SLOW),
+    ("RandomGaussianBlur", {"factor": (1.0, 1.0), "sigma": (0.5, 0.5)}),
+    pytest.param("RandomGaussianBlur", {"factor": (1.0, 1.0), "kernel_size": (3, 5), "sigma": (0.7, 0.7)}, marks=SLOW),
+    pytest.param("RandomShear", {"x_factor": (0.0, 0.0), "y_factor": (0.0, 0.0), "fill_mode": "constant"}, marks=SLOW),
+    pytest.param("RandomPerspective", {"scale": 0.0}, marks=SLOW),
 ]
 
 
@@ -252,7 +252,7 @@ def test_wrapper_is_the_base_of_the_wrappers():
 def test_reversible_embedding_untied_matches_keras():
     ids = rng.integers(0, 7, (2, 3)).astype(np.int32)
     vectors = rng.standard_normal((2, 3, 4)).astype(np.float32)
-    kwargs = dict(tie_weights=False, logit_soft_cap=2.0, mask_zero=True)
+    kwargs = {"tie_weights": False, "logit_soft_cap": 2.0, "mask_zero": True}
     mine, theirs = L.ReversibleEmbedding(7, 4, **kwargs), keras.layers.ReversibleEmbedding(7, 4, **kwargs)
     mine.build((None, 3))
     theirs.build((None, 3))
@@ -276,10 +276,10 @@ def test_reversible_embedding_shares_its_table_in_a_language_model():
 
 # ---------------------------------------------------------------------- spectrograms
 @pytest.mark.parametrize("kwargs", [
-    dict(mode="magnitude", frame_length=12, frame_step=5, fft_length=32, window="hamming", periodic=True,
-         scaling="spectrum", padding="same"),
-    pytest.param(dict(mode="stft", frame_length=8, scaling=None, window=None), marks=SLOW),
-    pytest.param(dict(mode="imag", frame_length=8, expand_dims=True), marks=SLOW),
+    {"mode": "magnitude", "frame_length": 12, "frame_step": 5, "fft_length": 32, "window": "hamming", "periodic": True,
+         "scaling": "spectrum", "padding": "same"},
+    pytest.param({"mode": "stft", "frame_length": 8, "scaling": None, "window": None}, marks=SLOW),
+    pytest.param({"mode": "imag", "frame_length": 8, "expand_dims": True}, marks=SLOW),
 ])
 def test_stft_spectrogram_modes_match_keras(kwargs):
     """With Keras's own initial DFT kernels (the table copies random weights)."""
@@ -300,9 +300,9 @@ def test_stft_angle_matches_keras_away_from_the_real_axis():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(fft_length=64, sequence_stride=20, sequence_length=40, window="hamming", num_mel_bins=8, power_to_db=False,
-         mag_exp=1.0, max_freq=3000, min_freq=100.0),
-    pytest.param(dict(fft_length=32, sequence_stride=8, window=None, num_mel_bins=6, top_db=10.0, ref_power=2.0),
+    {"fft_length": 64, "sequence_stride": 20, "sequence_length": 40, "window": "hamming", "num_mel_bins": 8, "power_to_db": False,
+         "mag_exp": 1.0, "max_freq": 3000, "min_freq": 100.0},
+    pytest.param({"fft_length": 32, "sequence_stride": 8, "window": None, "num_mel_bins": 6, "top_db": 10.0, "ref_power": 2.0},
                  marks=SLOW),
 ])
 def test_mel_spectrogram_matches_keras(kwargs):

@@ -98,7 +98,7 @@ class STFTSpectrogram(Layer):
 
     @property
     def bins(self) -> int:
-        fft_length = self.fft_length or 2 ** int(math.ceil(math.log2(self.frame_length)))
+        fft_length = self.fft_length or 2 ** math.ceil(math.log2(self.frame_length))
         return fft_length // 2 + 1
 
     def build(self, input_shape):
