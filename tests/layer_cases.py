@@ -670,6 +670,7 @@ CASES: list[LayerCase] = [
             ("random_shear", lambda L: L.RandomShear(0.2, 0.1)),
             ("random_perspective", lambda L: L.RandomPerspective()),
             ("pipeline_flip_invert", lambda L: L.Pipeline([L.RandomFlip(), L.RandomInvert()])),
+            ("random_elastic_transform", lambda L: L.RandomElasticTransform()),
         ]
     ],
     case("auto_contrast", lambda L: L.AutoContrast(), (4, 4, 3)),

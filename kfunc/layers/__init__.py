@@ -122,7 +122,7 @@ from kfunc.layers.color_augmentation import (
     Solarization,
 )
 from kfunc.layers.image_statistics import AutoContrast, Equalization
-from kfunc.layers.geometric_augmentation import RandomPerspective, RandomShear
+from kfunc.layers.geometric_augmentation import RandomElasticTransform, RandomPerspective, RandomShear
 from kfunc.layers.mixing_augmentation import CutMix, MixUp
 from kfunc.layers.pipeline import Pipeline
 from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur

@@ -1,5 +1,6 @@
-"""Random geometric augmentation, active only in training: RandomShear (affine) and
-RandomPerspective (projective), with Keras 3's names and arguments.
+"""Random geometric augmentation, active only in training: RandomShear (affine),
+RandomPerspective (projective) and RandomElasticTransform (a smooth random displacement field),
+with Keras 3's names and arguments.
 
 Input ``(batch, rows, cols, channels)`` (or channels first), output the same shape in the
 compute dtype. A projective transform is 8 numbers per image ``[a0, a1, a2, b0, b1, b2, c0,
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from kfunc.errors import LayerConfigError
 from kfunc.layers import checks
-from kfunc.layers.augmentation import AffineAugmentation, RandomImageLayer, factor_range
+from kfunc.layers.augmentation import AffineAugmentation, RandomImageLayer, _value_range, factor_range
 from kfunc.layers.color_augmentation import bounded_factor
 from kfunc.layers.image_transform import INTERPOLATIONS
-from kfunc.layers.region_augmentation import bernoulli_per_image
+from kfunc.layers.region_augmentation import bernoulli_per_image, gaussian_kernel
 
 
 class RandomShear(AffineAugmentation):
@@ -121,4 +123,78 @@ class RandomPerspective(RandomImageLayer):
             "scale": self.scale,
             "interpolation": self.interpolation,
             "fill_value": self.fill_value,
+        }
+
+
+ELASTIC_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
+
+
+def _smooth_fields(fields, sigma, size: int):
+    """``fields (batch, rows, cols)`` blurred by a ``size``-tap Gaussian of ``sigma`` along both
+    axes (zero padding, as Keras 3's gaussian_blur)."""
+    taps = gaussian_kernel(size, sigma)
+    kernel = jnp.outer(taps, taps)[:, :, None, None]
+    return lax.conv_general_dilated(fields[..., None], kernel, (1, 1), "SAME",
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))[..., 0]
+
+
+class RandomElasticTransform(RandomImageLayer):
+    """Displaces each pixel of an image, with a probability drawn per image from ``factor`` (a
+    number ``f``: ``[0, f]``; a pair within [0, 1]), by a smooth random field: Gaussian noise of
+    standard deviation ``sigma`` blurred by a Gaussian of ``sigma`` and scaled by ``alpha``, with
+    ``alpha = 0.1 * max(rows, cols) * s`` and ``sigma = 0.05 * min(rows, cols) * s``, ``s`` drawn
+    once per step from ``scale`` (a number: ``[0, s]``; a pair within [0, 1]). Outside the image,
+    ``fill_mode`` (``'reflect'``, ``'mirror'``, ``'wrap'``, ``'nearest'``, ``'constant'`` with
+    ``fill_value``); the result is clipped to ``value_range``. The blur has the taps of the largest
+    sigma ``scale`` allows (a static size; Keras 3 sizes it by the drawn sigma), and the two
+    displacement components are drawn independently (Keras 3 draws them from one seed, equal)."""
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+                 value_range=(0, 255), seed=None, data_format=None, **kwargs):
+        super().__init__(seed, data_format, **kwargs)
+        cls = "RandomElasticTransform"
+        self.factor = bounded_factor(factor, "factor", cls, 0.0, 1.0)
+        self.scale = bounded_factor(scale, "scale", cls, 0.0, 1.0)
+        self.interpolation = checks.one_of(interpolation, tuple(INTERPOLATIONS), "interpolation", cls)
+        self.fill_mode = checks.one_of(fill_mode, ELASTIC_FILL_MODES, "fill_mode", cls)
+        self.fill_value = fill_value
+        self.value_range = _value_range(value_range, cls)
+
+    def augment(self, images, key):
+        if self.scale[1] == 0 or self.factor[1] == 0:
+            return images
+        apply_key, scale_key, noise_key = jax.random.split(key, 3)
+        batch = images.shape[0]
+        rows, cols = self.image_size(images)
+        strength = jax.random.uniform(scale_key, (), minval=self.scale[0], maxval=self.scale[1])
+        alpha = max(rows, cols) * 0.1 * strength
+        sigma = jnp.maximum(min(rows, cols) * 0.05 * strength, 1e-6)
+        size = int(6 * min(rows, cols) * 0.05 * self.scale[1]) | 1
+        noise = jax.random.normal(noise_key, (2, batch, rows, cols)) * sigma
+        shift_x, shift_y = (alpha * _smooth_fields(field, sigma, size) for field in noise)
+        y, x = jnp.meshgrid(jnp.arange(rows, dtype=jnp.float32), jnp.arange(cols, dtype=jnp.float32), indexing="ij")
+        last = jnp.moveaxis(images, 1, -1) if self.data_format == "channels_first" else images
+
+        def one_image(image, dx, dy):
+            def one_channel(plane):
+                return jax.scipy.ndimage.map_coordinates(
+                    plane, [y + dy, x + dx], order=INTERPOLATIONS[self.interpolation], mode=self.fill_mode,
+                    cval=self.fill_value,
+                )
+
+            return jax.vmap(one_channel, in_axes=-1, out_axes=-1)(image)
+
+        warped = jax.vmap(one_image)(last, shift_x, shift_y).astype(images.dtype)
+        warped = jnp.moveaxis(warped, -1, 1) if self.data_format == "channels_first" else warped
+        chosen = bernoulli_per_image(apply_key, batch, self.factor)[:, None, None, None]
+        return jnp.clip(jnp.where(chosen, warped, images), *self.value_range)
+
+    def get_config(self):
+        return super().get_config() | {
+            "factor": self.factor,
+            "scale": self.scale,
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "value_range": self.value_range,
         }
