@@ -671,6 +671,8 @@ CASES: list[LayerCase] = [
             ("random_perspective", lambda L: L.RandomPerspective()),
             ("pipeline_flip_invert", lambda L: L.Pipeline([L.RandomFlip(), L.RandomInvert()])),
             ("random_elastic_transform", lambda L: L.RandomElasticTransform()),
+            ("rand_augment", lambda L: L.RandAugment()),
+            ("aug_mix", lambda L: L.AugMix()),
         ]
     ],
     case("auto_contrast", lambda L: L.AutoContrast(), (4, 4, 3)),

@@ -146,6 +146,8 @@ RANDOM_LAYERS = [
     pytest.param(lambda: L.RandomShear(0.3, 0.3, fill_mode="nearest"), marks=SLOW),
     lambda: L.RandomPerspective(scale=0.6),
     pytest.param(lambda: L.RandomElasticTransform(factor=(1.0, 1.0), fill_mode="mirror"), marks=SLOW),
+    pytest.param(lambda: L.RandAugment(num_ops=3), marks=SLOW),
+    pytest.param(lambda: L.AugMix(all_ops=False, chain_depth=2), marks=SLOW),
     lambda: L.Pipeline([L.RandomFlip(), L.RandomInvert(), L.RandomSharpness(0.8)]),
 ]
 
@@ -329,6 +331,7 @@ CONFIG_LAYERS = [
     lambda L: L.MixUp(0.4), lambda L: L.CutMix(0.5), lambda L: L.RandomCrop(2, 3, seed=4), lambda L: L.RandomErasing(),
     lambda L: L.RandomGaussianBlur(kernel_size=5), lambda L: L.RandomShear(0.1, (0.0, 0.2)),
     lambda L: L.RandomPerspective(0.5, 0.3), lambda L: L.RandomElasticTransform(0.5, (0.2, 0.8), fill_mode="wrap"),
+    lambda L: L.RandAugment(num_ops=3, factor=0.2), lambda L: L.AugMix(num_chains=2, alpha=0.5, all_ops=False),
     lambda L: L.ReversibleEmbedding(5, 3, tie_weights=False),
     lambda L: L.ConvLSTM3D(2, 3), lambda L: L.STFTSpectrogram(mode="psd", frame_length=64),
     lambda L: L.MelSpectrogram(num_mel_bins=32),
@@ -357,6 +360,8 @@ ERRORS = [
     (lambda: L.RandomErasing(fill_value=[1, 2]), LayerConfigError, r"RandomErasing: fill_value must be None, a number or a list of 3 numbers"),
     (lambda: L.RandomGaussianBlur(kernel_size=4), LayerConfigError, r"RandomGaussianBlur: kernel_size must be an odd positive integer"),
     (lambda: L.RandomElasticTransform(fill_mode="edge"), LayerConfigError, r"RandomElasticTransform: fill_mode must be one of"),
+    (lambda: L.RandAugment(num_ops=0), LayerConfigError, r"RandAugment: num_ops must be a positive integer, received 0"),
+    (lambda: L.AugMix(alpha=-1), LayerConfigError, r"AugMix: alpha must be a positive number, received -1"),
     (lambda: L.RandomPerspective(scale=2), LayerConfigError, r"RandomPerspective: scale must be a number in \[0, 1\], received 2"),
     (lambda: L.Pipeline(L.RandomFlip()), LayerConfigError, r"Pipeline: layers must be a list of layers"),
     (lambda: L.Wrapper("dense"), LayerConfigError, r"Wrapper wraps a layer, received str 'dense'"),

@@ -125,6 +125,7 @@ from kfunc.layers.image_statistics import AutoContrast, Equalization
 from kfunc.layers.geometric_augmentation import RandomElasticTransform, RandomPerspective, RandomShear
 from kfunc.layers.mixing_augmentation import CutMix, MixUp
 from kfunc.layers.pipeline import Pipeline
+from kfunc.layers.policy_augmentation import AugMix, RandAugment
 from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur
 from kfunc.layers.reversible_embedding import ReversibleEmbedding
 from kfunc.layers.spectrogram import MelSpectrogram, STFTSpectrogram
