@@ -648,6 +648,77 @@ CASES: list[LayerCase] = [
         (4,),
     ),
     case("bidirectional_rnn_gru_cell", lambda L: L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)), SEQ),
+    # ------------------------------------------------------------------ Keras 3 layers, group c
+    # Augmentation at inference (identity, cast); training mode is in test_layers_keras3_c.py.
+    *[
+        case(f"{name}_inference", build, (4, 4, 3), call_kwargs={"training": False})
+        for name, build in [
+            ("random_grayscale", lambda L: L.RandomGrayscale()),
+            ("random_invert", lambda L: L.RandomInvert()),
+            ("solarization", lambda L: L.Solarization(addition_factor=0.2, threshold_factor=0.5)),
+            ("random_hue", lambda L: L.RandomHue(0.2)),
+            ("random_saturation", lambda L: L.RandomSaturation(0.3)),
+            ("random_color_degeneration", lambda L: L.RandomColorDegeneration(0.4)),
+            ("random_posterization", lambda L: L.RandomPosterization(4)),
+            ("random_sharpness", lambda L: L.RandomSharpness(0.3)),
+            ("random_color_jitter", lambda L: L.RandomColorJitter(brightness_factor=0.2, hue_factor=0.1)),
+            ("equalization", lambda L: L.Equalization()),
+            ("mix_up", lambda L: L.MixUp()),
+            ("cut_mix", lambda L: L.CutMix()),
+            ("random_erasing", lambda L: L.RandomErasing()),
+            ("random_gaussian_blur", lambda L: L.RandomGaussianBlur()),
+            ("random_shear", lambda L: L.RandomShear(0.2, 0.1)),
+            ("random_perspective", lambda L: L.RandomPerspective()),
+            ("pipeline_flip_invert", lambda L: L.Pipeline([L.RandomFlip(), L.RandomInvert()])),
+            ("random_elastic_transform", lambda L: L.RandomElasticTransform()),
+            ("rand_augment", lambda L: L.RandAugment()),
+            ("aug_mix", lambda L: L.AugMix()),
+        ]
+    ],
+    case("auto_contrast", lambda L: L.AutoContrast(), (4, 4, 3)),
+    case("auto_contrast_unit_range", lambda L: L.AutoContrast(value_range=(0, 1)), (4, 5, 2)),
+    # Keras 3's RandomCrop returns the uncropped image at inference; kfunc crops the centred box of
+    # the target's aspect ratio and resizes it, which is Keras's Resizing(crop_to_aspect_ratio=True).
+    LayerCase(
+        "random_crop_inference",
+        lambda: kfunc.layers.RandomCrop(3, 2),
+        lambda: _keras_layers().Resizing(3, 2, crop_to_aspect_ratio=True),
+        (5, 4, 2),
+        call_kwargs={"training": False},
+    ),
+    case("reversible_embedding", lambda L: L.ReversibleEmbedding(6, 4), (3,), dtype="int32", int_high=6),
+    case(
+        # Tied: an untied layer's reverse call leaves the embeddings without gradient (checked in
+        # test_layers_keras3_c.py).
+        "reversible_embedding_reverse_soft_cap",
+        lambda L: L.ReversibleEmbedding(6, 4, logit_soft_cap=2.0),
+        (3, 4),
+        call_kwargs={"reverse": True},
+    ),
+    case("conv_lstm3d_same_sequences", lambda L: L.ConvLSTM3D(2, 2, padding="same", return_sequences=True),
+         (2, 2, 3, 3, 2)),
+    LayerCase(
+        "wrapper_relu",
+        lambda: kfunc.layers.Wrapper(kfunc.layers.ReLU()),
+        None,
+        (4,),
+        reference=lambda x: np.maximum(x, 0.0),
+    ),
+    case("stft_spectrogram_log", lambda L: L.STFTSpectrogram(frame_length=8), (20, 2)),
+    case(
+        "stft_spectrogram_psd_expand_dims_channels_first",
+        lambda L: L.STFTSpectrogram(mode="psd", frame_length=6, frame_step=3, fft_length=8, window="hamming",
+                                    scaling="spectrum", padding="same", expand_dims=True,
+                                    data_format="channels_first"),
+        (2, 17),
+    ),
+    case(
+        "mel_spectrogram",
+        lambda L: L.MelSpectrogram(fft_length=16, sequence_stride=4, num_mel_bins=5, sampling_rate=8000),
+        (40,),
+        rtol=1e-4,
+        atol=1e-4,
+    ),
 ]
 
 

@@ -55,7 +55,7 @@ from kfunc.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from kfunc.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from kfunc.layers.einsum_dense import EinsumDense
 from kfunc.layers.rms_normalization import RMSNormalization
-from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from kfunc.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from kfunc.layers.group_query_attention import GroupedQueryAttention, GroupQueryAttention
 from kfunc.layers.spectral_normalization import SpectralNormalization
 from kfunc.layers.jax_layer import FlaxLayer, JaxLayer
@@ -83,7 +83,7 @@ from kfunc.layers.reshape import (
 )
 from kfunc import registry as _registry
 from kfunc.core.variable import Variable
-from kfunc.layers.wrappers import Bidirectional, TimeDistributed
+from kfunc.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
 from kfunc.layers.activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax
 from kfunc.layers.activity_regularization import ActivityRegularization
 from kfunc.layers.alpha_dropout import AlphaDropout
@@ -110,6 +110,25 @@ GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMa
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalAvgPool3D = GlobalAveragePooling3D
 from kfunc.layers.serialization import deserialize, serialize
+from kfunc.layers.color_augmentation import (
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from kfunc.layers.image_statistics import AutoContrast, Equalization
+from kfunc.layers.geometric_augmentation import RandomElasticTransform, RandomPerspective, RandomShear
+from kfunc.layers.mixing_augmentation import CutMix, MixUp
+from kfunc.layers.pipeline import Pipeline
+from kfunc.layers.policy_augmentation import AugMix, RandAugment
+from kfunc.layers.region_augmentation import RandomCrop, RandomErasing, RandomGaussianBlur
+from kfunc.layers.reversible_embedding import ReversibleEmbedding
+from kfunc.layers.spectrogram import MelSpectrogram, STFTSpectrogram
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 

@@ -1,4 +1,4 @@
-"""ConvLSTM1D and ConvLSTM2D: LSTMs whose input and recurrent products are convolutions (Keras 3).
+"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D: LSTMs whose input and recurrent products are convolutions (Keras 3).
 
 Input ``(batch, timesteps, *spatial, channels)`` (``channels_last``) or ``(batch, timesteps,
 channels, *spatial)``; output ``(batch, *out_spatial, filters)`` or, with ``return_sequences``,
@@ -171,3 +171,9 @@ class ConvLSTM2D(ConvLSTM):
     """ConvLSTM over ``(batch, timesteps, rows, cols, channels)`` sequences; see the module docstring."""
 
     rank = 2
+
+
+class ConvLSTM3D(ConvLSTM):
+    """ConvLSTM over ``(batch, timesteps, depth, rows, cols, channels)`` sequences; see the module docstring."""
+
+    rank = 3

@@ -1,4 +1,5 @@
-"""Wrappers: TimeDistributed (a layer or whole model at every timestep) and Bidirectional."""
+"""Wrappers: the ``Wrapper`` base class, TimeDistributed (a layer or whole model at every
+timestep) and Bidirectional."""
 
 from __future__ import annotations
 
@@ -11,7 +12,39 @@ from kfunc.layers.base import Layer, _call_parameters
 from kfunc.layers.recurrent import RNN
 
 
-class TimeDistributed(Layer):
+class Wrapper(Layer):
+    """Base class of the layers that wrap another layer (Keras 3's ``keras.layers.Wrapper``):
+    holds ``layer``, builds it with the wrapper, and saves it in ``get_config`` under ``"layer"``.
+
+    Called as it is, a ``Wrapper`` runs the wrapped layer unchanged (Keras 3's base class cannot
+    be called), so a subclass overrides only what it changes: ``call``, ``build``, ``get_config``.
+    """
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise LayerConfigError(
+                f"{type(self).__name__} wraps a layer, received {type(layer).__name__} {layer!r}; pass a layer "
+                "instance such as Dense(4)."
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    @property
+    def uses_key(self) -> bool:
+        return self.layer.uses_key
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer._build_from(input_shape)
+
+    def call(self, inputs, training=False, key=None):
+        return self.layer._call_arrays((inputs,), {"training": training, "key": key})
+
+    def get_config(self):
+        return super().get_config() | {"layer": self.layer}
+
+
+class TimeDistributed(Wrapper):
     """Applies ``layer`` to every timestep: ``(batch, time, ...)`` -> ``(batch, time, ...out)``;
     the weights are the inner layer's.
 
@@ -33,12 +66,7 @@ class TimeDistributed(Layer):
             raise LayerConfigError(
                 f"TimeDistributed wraps a layer or a model, received {type(layer).__name__} {layer!r}."
             )
-        super().__init__(**kwargs)
-        self.layer = layer
-
-    @property
-    def uses_key(self) -> bool:
-        return self.layer.uses_key
+        super().__init__(layer, **kwargs)
 
     def check_input_shapes(self, input_shapes, input_dtypes):
         if not isinstance(input_shapes, tuple) or len(input_shapes) < 3:
@@ -76,14 +104,11 @@ class TimeDistributed(Layer):
             )
         return outputs
 
-    def get_config(self):
-        return super().get_config() | {"layer": self.layer}
-
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-class Bidirectional(Layer):
+class Bidirectional(Wrapper):
     """Runs a recurrent layer forwards and a copy backwards and merges their outputs.
 
     ``merge_mode``: ``'concat'`` (default), ``'sum'``, ``'mul'``, ``'ave'`` or ``None`` (a list of both).
@@ -96,7 +121,10 @@ class Bidirectional(Layer):
             raise LayerConfigError(
                 f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN), received {type(layer).__name__}."
             )
-        super().__init__(**kwargs)
+        super().__init__(layer, **kwargs)
+        # The wrapped layer is only the template of the forward and backward copies, which own the
+        # weights: it is not a sublayer.
+        self._sublayer_slots.pop("layer", None)
         self.merge_mode = checks.one_of(merge_mode, _MERGE_MODES, "merge_mode", "Bidirectional")
         config = layer.get_config()
         config["name"] = "forward_" + layer.name
