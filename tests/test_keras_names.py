@@ -72,3 +72,28 @@ if __name__ == "__main__":
 
     for namespace, (missing, total) in missing_names(keras).items():
         print(_line(namespace, missing, total))
+
+
+def test_function_forms_of_saving_and_serialization(tmp_path):
+    """``models.save_model``, ``saving.save_weights``/``load_weights`` and the ``serialize`` /
+    ``deserialize`` of losses and metrics, as Keras 3 names them."""
+    import numpy as np
+
+    import kfunc
+
+    inputs = kfunc.Input((3,))
+    model = kfunc.Model(inputs, kfunc.layers.Dense(2)(inputs))
+    kfunc.models.save_model(model, tmp_path / "m.kfunc", True)
+    kfunc.saving.save_weights(model, tmp_path / "w.weights.npz")
+    again = kfunc.models.load_model(tmp_path / "m.kfunc")
+    kfunc.saving.load_weights(again, tmp_path / "w.weights.npz")
+    for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    huber = kfunc.losses.deserialize(kfunc.losses.serialize(kfunc.losses.Huber(delta=2.0)))
+    assert isinstance(huber, kfunc.losses.Huber) and huber.get_config()["delta"] == 2.0
+    auc = kfunc.metrics.deserialize(kfunc.metrics.serialize(kfunc.metrics.AUC(num_thresholds=7)))
+    assert auc.get_config()["num_thresholds"] == 7
+    assert kfunc.losses.deserialize("mse") is kfunc.losses.get("mse")
+    assert kfunc.metrics.huber is kfunc.losses.huber
+    keras = pytest.importorskip("keras")
+    assert keras.metrics.deserialize(kfunc.metrics.serialize(kfunc.metrics.F1Score(threshold=0.3))).threshold == 0.3

@@ -25,6 +25,7 @@ from kfunc.saving.registry import (
     registered_object,
 )
 from kfunc.saving.serialization import deserialize_keras_object, serialize_keras_object
+from kfunc.saving.weights import load_weights, save_weights
 
 __all__ = [
     "ConfigError",
@@ -38,6 +39,8 @@ __all__ = [
     "WeightsFileError",
     "custom_object_scope",
     "deserialize_keras_object",
+    "load_weights",
+    "save_weights",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",

@@ -37,7 +37,7 @@ from kfunc.saving.structure import snake_case
 
 MAX_DEPTH = 200
 _KERAS_MODULES = ("keras", "keras.layers", "keras.models", "keras.initializers", "keras.regularizers",
-                  "keras.constraints", "keras.activations", "keras.losses")
+                  "keras.constraints", "keras.activations", "keras.losses", "keras.metrics")
 # Keras options that only matter while another option is on (BatchNormalization's renorm settings).
 _ENABLED_BY = {"renorm_momentum": "renorm", "renorm_clipping": "renorm"}
 _REFUSED_VALUES = {
@@ -316,6 +316,12 @@ class KerasConfigTranslator:
             config = {k: v for k, v in config.items() if not (k == "reduction" and v == "sum_over_batch_size")}
             cls = registry.builtin_loss_classes()[class_name]
             return {TAG: "loss", "name": class_name, "config": self._kwargs(cls, self.value(config, context, depth + 1), context)}
+        if "metrics" in module.split("."):
+            metric_classes = registry.builtin_metric_classes()
+            if class_name not in metric_classes:
+                raise self.fail(context, f"the metric {shown(class_name)} is not one of kfunc's {sorted(metric_classes)}.")
+            kept = self._kwargs(metric_classes[class_name], self.value(config, context, depth + 1), context)
+            return {TAG: "metric", "name": class_name, "config": kept}
         if "layers" in module.split(".") or "models" in module.split("."):
             return {TAG: "layer", **self.layer_spec(data, context, depth + 1)}
         raise self.fail(context, f"the Keras object {shown(class_name)} of module {shown(module)} has no kfunc equivalent.")

@@ -99,7 +99,8 @@ class KerasEncoder:
             return keras_object("keras.initializers", type(obj).__name__, config_of(obj))
         for module, table in (("keras.regularizers", regularizers.REGULARIZERS),
                               ("keras.constraints", constraints.CONSTRAINTS),
-                              ("keras.losses", registry.builtin_loss_classes())):
+                              ("keras.losses", registry.builtin_loss_classes()),
+                              ("keras.metrics", registry.builtin_metric_classes())):
             if table.get(type(obj).__name__) is type(obj):
                 return keras_object(module, type(obj).__name__, config_of(obj))
         if inspect.isclass(obj) or inspect.isfunction(obj) or registry.registered_name(obj) is not None:

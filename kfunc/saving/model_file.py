@@ -58,7 +58,7 @@ def _weight_entries(model) -> list[tuple[str, object]]:
     return entries
 
 
-def save_model(model, filepath, *, include_optimizer: bool = True, overwrite: bool = True) -> None:
+def save_model(model, filepath, overwrite: bool = True, *, include_optimizer: bool = True) -> None:
     """Write ``model`` (architecture, weights and, with ``include_optimizer``, its compile()
     settings and optimizer state) to one file at ``filepath``, atomically."""
     Model, _ = model_classes()
