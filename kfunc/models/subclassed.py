@@ -204,7 +204,7 @@ class SubclassedModel(Model):
 
     def _masked_call(self, args, kwargs, previous_mask):
         # The outputs of `call` carry no masks (arrays hold none): a loss covers every step.
-        return Layer._call_arrays(self, (self._as_call_inputs(args[0]),) + tuple(args[1:]), kwargs), None
+        return self._call_arrays(args, kwargs), None
 
     def call_with_masks(self, inputs, *, training=False, key=None, mask=None):
         return self(inputs, training=training, key=key), None
