@@ -39,6 +39,7 @@ class _Structure(NamedTuple):
     output_structure: object
     flat_inputs: list
     flat_outputs: list
+    plan: None = None  # no plan of layer nodes: `call` runs in Python (so no blocks to fold)
 
 
 class SubclassedModel(Model):
@@ -175,6 +176,10 @@ class SubclassedModel(Model):
     def uses_key(self) -> bool:
         return _any_uses_key(self)
 
+    def folded_blocks(self) -> list:
+        """Always empty: only graph models have node runs that lower to one ``lax.scan``."""
+        return []
+
     @property
     def output_names(self) -> list[str]:
         """Dict outputs: their keys; otherwise ``output_1``, ``output_2`` ... in output order."""
@@ -246,6 +251,11 @@ class SubclassedModel(Model):
             dtypes = config.get("input_dtype")
             dtypes = None if dtypes is None else _map_leaves(np.dtype, dtypes, leaf=lambda v: isinstance(v, str))
             self._build_from(shapes, dtypes=dtypes)
+
+    def get_config(self) -> dict:
+        """Keras 3's base config of a layer (``name``, ``trainable``, ``dtype``): a subclassed model
+        has no graph to describe; subclasses add their ``__init__`` arguments to it."""
+        return Layer.get_config(self)
 
     @classmethod
     def from_config(cls, config: dict):
