@@ -27,6 +27,7 @@ from kfunc.errors import GraphError, LayerConfigError, describe_layer
 from kfunc.graph.node import flatten_symbolic
 from kfunc.layers.base import Layer
 from kfunc.layers.input import Input
+from kfunc.models.custom_steps import refuse_custom_step
 from kfunc.models.functional import Model
 from kfunc.random.seed_generator import holds_seed_generator
 
@@ -57,9 +58,13 @@ class SubclassedModel(Model):
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
+            # Keras 3 would keep the given graph for its layers but run the subclass's call instead;
+            # then the graph kfunc saves, summarises and lowers would not be what runs, so refuse.
             raise GraphError(
                 f"Model {type(self).__name__} defines call(), so it computes with call and takes no inputs and "
-                "outputs; to build a graph model, do not define call() in the subclass."
+                "outputs (received them; kfunc does not run a call() over a given graph); either remove call() so "
+                "the graph from inputs to outputs runs, or create the layers in __init__ and use them in call() "
+                f"without passing inputs and outputs to {type(self).__name__}()."
             )
         Layer.__init__(self, name=name, trainable=trainable, **kwargs)
         self._compiled_cache = {}
@@ -221,6 +226,7 @@ class SubclassedModel(Model):
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
         """As ``Model.compile``; before the model is built, the settings wait for the build
         (the first ``fit`` / ``evaluate`` / ``predict`` or call), which needs the outputs."""
+        refuse_custom_step(self, "train_step", "compile")
         if self._structure is None and not (self.built and "_build_input_shape" in self.__dict__):
             self._pending_compile = ((optimizer, loss, loss_weights, metrics), kwargs)
             self._trainer = None
