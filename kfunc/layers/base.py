@@ -443,6 +443,9 @@ class Layer(NodeAccess, WeightsAPI):
             added_losses.add_activity_loss(self, outputs)
         return outputs
 
+    # The keyword of ``call`` that takes the random key (MultiHeadAttention's ``key`` is a tensor).
+    _random_key_argument = "key"
+
     def _with_enclosing_call(self, kwargs: dict) -> dict:
         """``kwargs`` with what a layer called inside another layer's ``call`` inherits, as in
         Keras 3: the enclosing ``training`` flag when none is given, and a key of its own drawn
@@ -450,11 +453,12 @@ class Layer(NodeAccess, WeightsAPI):
         draws random numbers and was given none."""
         if kwargs.get("training") is None and enclosing_training() is not None:
             kwargs = dict(kwargs, training=enclosing_training())
-        if kwargs.get("key") is None and self.uses_key:
+        argument = self._random_key_argument
+        if kwargs.get(argument) is None and self.uses_key:
             scope = seeding.current_call_key()
             if scope is not None:
                 own = jax.random.fold_in(scope.key, zlib.crc32(self.name.encode()) & 0x7FFFFFFF)
-                kwargs = dict(kwargs, key=jax.random.fold_in(own, scope.next_draw(self)))
+                kwargs = dict(kwargs, **{argument: jax.random.fold_in(own, scope.next_draw(self))})
         return kwargs
 
     def _autocast_one(self, x):
