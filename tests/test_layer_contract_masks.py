@@ -6,6 +6,7 @@ the graph is built (so a branch on the mask chooses the recorded shape), output 
 shapes are compared with Keras 3 (JAX backend)."""
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def layer_classes(lib):
             return ops.concatenate([ops.zeros_like(mask[:, :1]), mask[:, 1:]], axis=1)
 
     class Seen(lib.layers.Layer):
-        masks = []
+        masks: ClassVar[list] = []
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)

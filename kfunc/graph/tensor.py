@@ -284,7 +284,7 @@ def is_spec_only(value) -> bool:
 class _MaskSpec:
     """``(shape, dtype)`` of a mask, ``None`` for unknown sizes; frozen."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("dtype", "shape")
 
     def __init__(self, shape, dtype):
         object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))

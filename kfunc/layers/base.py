@@ -332,7 +332,8 @@ class Layer(NodeAccess, WeightsAPI):
         structs, output_masks = self._output_structs_and_masks(args, kwargs, masks)
         node_index = len(self._inbound_nodes)
         leaves, treedef = jax.tree_util.tree_flatten(structs)
-        mask_specs = [m if _has_shape_and_dtype(m) else None for m in align_masks(output_masks, len(leaves))]
+        mask_specs = [_mask_spec_for(m, s.shape) for m, s in zip(align_masks(output_masks, len(leaves)), leaves,
+                                                                   strict=True)]
         outputs = tuple(
             SymbolicTensor(s.shape, s.dtype, self._output_name(node_index, i, len(leaves)), self, node_index, i,
                            mask_spec=mask_specs[i])
@@ -531,6 +532,17 @@ class _Spec:
 
     def __init__(self, shape, dtype):
         self.shape, self.dtype = tuple(shape), dtype
+
+
+def _mask_spec_for(mask, tensor_shape):
+    """The ``(shape, dtype)`` of an output's mask (None if it has none), with the sizes the output
+    knows filled in (a mask's axis ``i`` is its tensor's axis ``i``: ``(batch, timesteps)``), so
+    the next layer traces the mask and the tensor with matching sizes."""
+    if not _has_shape_and_dtype(mask):
+        return None
+    known = (tuple(tensor_shape) + (None,) * len(mask.shape))[: len(mask.shape)]
+    shape = tuple(t if m is None else m for m, t in zip(mask.shape, known, strict=True))
+    return _Spec(shape, mask.dtype)
 
 
 def _has_shape_and_dtype(value) -> bool:
