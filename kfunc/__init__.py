@@ -23,7 +23,7 @@ from kfunc import (
     utils,
 )
 from kfunc.core.variable import Variable
-from kfunc.graph.tensor import SymbolicTensor as KerasTensor
+from kfunc.graph.tensor import KerasTensor
 from kfunc.initializers import Initializer
 from kfunc.layers import Input, InputSpec, Layer
 from kfunc.layers.weights_api import Variables

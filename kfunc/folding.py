@@ -70,7 +70,7 @@ class BlockFolding(NamedTuple):
         """The model's runs, or None when it has none (or is not a graph model)."""
         graph = getattr(model, "_graph", None)
         if graph is None or not model.built or not getattr(model, "_graph_network", True):
-            return None
+            return None  # a subclassed model's `call` runs in Python: no graph nodes to fold
         built = graph()
         runs = find_repeated_blocks(built.plan.nodes, built.flat_outputs)
         return cls(runs) if runs else None

@@ -138,14 +138,34 @@ def test_softmax_mask_matches_keras(mask):
 
 
 def test_softmax_receives_the_graph_mask_and_passes_it_on():
+    class SumFeatures(L.Layer):
+        """(batch, timesteps, features) -> (batch, timesteps) scores; passes the mask on."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs):
+            return kfunc.ops.sum(inputs, axis=-1)
+
     ids = L.Input(shape=(4,), dtype="int32")
-    scores = L.Embedding(5, 4, mask_zero=True)(ids)  # (batch, 4, 4): the (batch, 4) mask broadcasts
+    scores = SumFeatures()(L.Embedding(5, 3, mask_zero=True)(ids))  # (batch, 4) with its (batch, 4) mask
     model = Model(ids, L.Softmax()(scores))
-    batch = np.array([[1, 2, 0, 0]], np.int32)
+    batch = np.array([[1, 2, 0, 0], [3, 1, 4, 0]], np.int32)
     outputs = np.asarray(model(batch))
-    np.testing.assert_array_equal(outputs[0, :, 2:], 0.0)  # the padded keys get no probability
-    np.testing.assert_allclose(outputs[0].sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(outputs[0, 2:], 0.0)  # the padded steps get no probability
+    np.testing.assert_array_equal(outputs[1, 3:], 0.0)
+    np.testing.assert_allclose(outputs.sum(axis=-1), 1.0, rtol=1e-6)
     assert model.call_with_masks(batch)[1] is not None
+
+
+def test_softmax_refuses_at_build_a_graph_mask_that_does_not_broadcast():
+    # kfunc: the (batch, 4) mask of a (batch, 4, 4) tensor is checked when the graph is built (Keras 3
+    # builds this model and fails at run time for any batch size but 1 or 4).
+    ids = L.Input(shape=(4,), dtype="int32")
+    scores = L.Embedding(5, 4, mask_zero=True)(ids)
+    with pytest.raises(LayerInputError, match=r"Layer 'soft' \(Softmax\): the mask of shape .* must broadcast"):
+        L.Softmax(name="soft")(scores)
 
 
 def test_softmax_refuses_a_mask_that_does_not_broadcast():

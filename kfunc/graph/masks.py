@@ -39,14 +39,33 @@ def call_node_with_masks(layer, node: Node, args: tuple, kwargs: dict, masks: di
     ``masks``: symbolic tensor -> mask array or None, for every tensor computed so far.
     Returns ``(result, output_masks)``, ``output_masks`` a list aligned with ``node.outputs``.
     """
-    mask_args, mask_kwargs = replace_symbolic((node.args, node.kwargs), lambda t: masks.get(t))
+    result, output_masks = call_with_input_masks(layer, node.args, node.kwargs, args, kwargs, masks)
+    return result, align_masks(output_masks, len(node.outputs))
+
+
+def call_with_input_masks(layer, call_args: tuple, call_kwargs: dict, args: tuple, kwargs: dict, masks: dict):
+    """``(result, output_masks)`` of ``layer`` called on ``args``/``kwargs`` (the values of the
+    symbolic ``call_args``/``call_kwargs``) with the masks Keras would pass; the one rule for the
+    run (values are arrays) and for shape inference while the graph is built (values are traced).
+    ``output_masks`` is what the layer's ``compute_mask`` returned (None if it passes none)."""
+    kwargs, previous = mask_arguments(layer, call_args, call_kwargs, kwargs, masks)
+    result, output_masks = layer._masked_call(args, kwargs, previous)
+    warn_if_mask_dropped(layer, previous)
+    return result, output_masks
+
+
+def mask_arguments(layer, call_args: tuple, call_kwargs: dict, kwargs: dict, masks: dict):
+    """``(kwargs, previous_mask)``: ``kwargs`` with the ``mask=`` / ``<argument>_mask=`` entries
+    ``call`` receives, and the mask ``compute_mask`` gets (the ``mask`` passed, or else the first
+    argument's masks). ``masks``: symbolic tensor -> its mask (an array, a spec, or None)."""
+    mask_args, mask_kwargs = replace_symbolic((call_args, call_kwargs), lambda t: masks.get(t))
     parameters = _call_parameters(layer)
     tensor_arguments: dict[str, object] = {}
-    for position, argument in enumerate(node.args):
+    for position, argument in enumerate(call_args):
         if flatten_symbolic(argument):
             name = parameters[position] if position < len(parameters) else f"argument {position}"
             tensor_arguments[name] = mask_args[position]
-    for name, argument in node.kwargs.items():
+    for name, argument in call_kwargs.items():
         if flatten_symbolic(argument):
             tensor_arguments[name] = mask_kwargs[name]
 
@@ -64,14 +83,17 @@ def call_node_with_masks(layer, node: Node, args: tuple, kwargs: dict, masks: di
     previous = kwargs.get("mask")
     if previous is None and mask_args and has_mask(mask_args[0]):
         previous = mask_args[0]
-    result, output_masks = layer._masked_call(args, kwargs, previous)
-    if has_mask(previous) and not layer.supports_masking:
+    return kwargs, previous
+
+
+def warn_if_mask_dropped(layer, previous_mask) -> None:
+    """Keras 3's warning when a layer that does not support masking receives a masked input."""
+    if has_mask(previous_mask) and not layer.supports_masking:
         warnings.warn(
             f"Layer '{layer.name}' ({type(layer).__name__}) does not support masking, but its input "
             "carries a mask: the mask is dropped and layers after it will not see it.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return result, align_masks(output_masks, len(node.outputs))
 
 
 def align_masks(output_masks, count: int) -> list:

@@ -9,6 +9,11 @@ import ops). ``a == b`` records an ``equal`` node too; its truth value is known 
 ``b`` are the same tensor (``layer.output == encoded`` is True), and refused otherwise. It refuses
 to act like an array (``__array__``, ``__jax_array__``, ``__iter__``, ``__len__``, ``bool``),
 because nothing has been computed yet.
+
+A tensor also knows the mask it will carry when the model runs (``mask_spec``: shape and dtype of
+the ``(batch, timesteps)`` booleans, or None), so a layer called on it sees that mask while the
+graph is built, as at run time. ``KerasTensor(shape, dtype)`` makes a spec-only tensor (no layer
+produced it), what a layer's ``compute_output_spec`` returns, as in Keras 3.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ _HOW_TO = (
 class SymbolicTensor:
     """Shape ``(None, ...)``, dtype, name, and the node (layer call) that produced it."""
 
-    __slots__ = ("dtype", "layer", "name", "node_index", "output_index", "shape")
+    __slots__ = ("dtype", "layer", "mask_spec", "name", "node_index", "output_index", "shape")
 
-    def __init__(self, shape, dtype, name: str, layer, node_index: int, output_index: int):
+    def __init__(self, shape, dtype, name: str, layer, node_index: int, output_index: int, *, mask_spec=None):
+        """``mask_spec``: ``(shape, dtype)`` (an object with both) of the mask the tensor carries at
+        run time, e.g. ``(None, None)`` booleans after ``Embedding(mask_zero=True)``; None if none."""
         setattr_ = object.__setattr__
+        setattr_(self, "mask_spec", None if mask_spec is None else _MaskSpec(mask_spec.shape, mask_spec.dtype))
         setattr_(self, "shape", tuple(shape))
         setattr_(self, "dtype", jnp.dtype(dtype))
         setattr_(self, "name", name)
@@ -50,6 +58,21 @@ class SymbolicTensor:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    @property
+    def sparse(self) -> bool:
+        return False
+
+    @property
+    def ragged(self) -> bool:
+        return False
+
+    @property
+    def _keras_mask(self):
+        """Keras 3's attribute: the mask this tensor carries, as a spec-only ``KerasTensor`` of its
+        shape and dtype (it describes the mask; a layer cannot take it as an input), or None."""
+        spec = self.mask_spec
+        return None if spec is None else KerasTensor(spec.shape, spec.dtype, name=f"{self.name}_mask")
 
     def __repr__(self):
         return f"<SymbolicTensor name={self.name} shape={self.shape} dtype={self.dtype.name}>"
@@ -218,6 +241,60 @@ class SymbolicTensor:
     def squeeze(self, axis=None):
         """``kfunc.ops.squeeze(self, axis)``."""
         return _operator("squeeze")(self, axis)
+
+
+class _KerasTensorType(type):
+    """Every symbolic tensor is a ``KerasTensor`` (``isinstance(layer_output, KerasTensor)``), as
+    Keras 3 code checks, while ``KerasTensor(...)`` itself makes a spec-only tensor."""
+
+    def __instancecheck__(cls, value):
+        return isinstance(value, SymbolicTensor)
+
+
+class KerasTensor(SymbolicTensor, metaclass=_KerasTensorType):
+    """``KerasTensor(shape, dtype="float32", sparse=False, ragged=False, name=None)``: a spec-only
+    symbolic tensor (shape with ``None`` for unknown sizes, dtype), as Keras 3 code builds in
+    ``compute_output_spec``; no layer produced it, so it is no input of a layer or model (use
+    ``kfunc.Input(...)`` for those). Immutable like every symbolic tensor."""
+
+    __slots__ = ()
+
+    def __init__(self, shape, dtype="float32", sparse=False, ragged=False, record_history=True, name=None):
+        del record_history  # Keras 3's flag for its own graph bookkeeping; a spec records nothing
+        if sparse or ragged:
+            raise SymbolicTensorError(
+                f"KerasTensor(shape={tuple(shape)!r}) was asked to be {'sparse' if sparse else 'ragged'}, but kfunc "
+                "tensors are dense arrays; leave sparse=False and ragged=False (use a dense tensor, with a mask "
+                "for padded steps)."
+            )
+        if not all(d is None or isinstance(d, (int, np.integer)) for d in tuple(shape)):
+            raise SymbolicTensorError(
+                f"KerasTensor expects a shape of ints and None (for unknown sizes), such as (None, 3), but received "
+                f"{shape!r}."
+            )
+        super().__init__(tuple(None if d is None else int(d) for d in shape), dtype,
+                         name if name is not None else "keras_tensor", None, 0, 0)
+
+
+def is_spec_only(value) -> bool:
+    """Whether ``value`` is a symbolic tensor no layer produced (``KerasTensor(shape, dtype)``)."""
+    return isinstance(value, SymbolicTensor) and value.layer is None
+
+
+class _MaskSpec:
+    """``(shape, dtype)`` of a mask, ``None`` for unknown sizes; frozen."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape, dtype):
+        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
+        object.__setattr__(self, "dtype", jnp.dtype(dtype))
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"A mask spec is immutable; '{name}' cannot be set.")
+
+    def __repr__(self):
+        return f"MaskSpec(shape={self.shape}, dtype={self.dtype.name})"
 
 
 _OPERATORS: dict = {}

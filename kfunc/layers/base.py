@@ -29,8 +29,9 @@ from kfunc.errors import (
     describe_value,
 )
 from kfunc.graph.infer import infer_outputs
+from kfunc.graph.masks import align_masks, call_with_input_masks, mask_arguments, warn_if_mask_dropped
 from kfunc.graph.node import Node, flatten_symbolic
-from kfunc.graph.tensor import SymbolicTensor, is_symbolic
+from kfunc.graph.tensor import KerasTensor, SymbolicTensor, is_spec_only, is_symbolic
 from kfunc.layers import added_losses
 from kfunc.core.autocast import autocast
 from kfunc.core.call_context import enclosing_training, training_scope
@@ -320,15 +321,22 @@ class Layer(NodeAccess, WeightsAPI):
         args, kwargs = jax.tree_util.tree_map(lambda leaf: leaf, (tuple(args), dict(kwargs)), is_leaf=is_symbolic)
         inputs = args[0]
         self._input_leaves(inputs, symbolic=True)
+        tensors = flatten_symbolic((args, kwargs))
+        self._refuse_spec_only(tensors)
         shapes = self._shapes_of(inputs, batch_none=False)
         if not self.built:
             self._build_from(shapes, self._other_build_shapes(args, kwargs))
         self.check_input_shapes(shapes, self._dtypes_of(inputs))
-        structs = self._output_structs(args, kwargs)
+        # The masks the inputs carry reach `call` now as they will at run time (Keras 3).
+        masks = {t: t.mask_spec for t in tensors if t.mask_spec is not None}
+        structs, output_masks = self._output_structs_and_masks(args, kwargs, masks)
         node_index = len(self._inbound_nodes)
         leaves, treedef = jax.tree_util.tree_flatten(structs)
+        mask_specs = [_mask_spec_for(m, s.shape) for m, s in zip(align_masks(output_masks, len(leaves)), leaves,
+                                                                   strict=True)]
         outputs = tuple(
-            SymbolicTensor(s.shape, s.dtype, self._output_name(node_index, i, len(leaves)), self, node_index, i)
+            SymbolicTensor(s.shape, s.dtype, self._output_name(node_index, i, len(leaves)), self, node_index, i,
+                           mask_spec=mask_specs[i])
             for i, s in enumerate(leaves)
         )
         node = Node(
@@ -336,33 +344,81 @@ class Layer(NodeAccess, WeightsAPI):
             index=node_index,
             args=args,
             kwargs=kwargs,
-            inputs=tuple(flatten_symbolic((args, kwargs))),
+            inputs=tuple(tensors),
             outputs=outputs,
             output_structure=jax.tree_util.tree_unflatten(treedef, outputs),
         )
         self._inbound_nodes.append(node)
         return node.output_structure
 
+    def _refuse_spec_only(self, tensors) -> None:
+        for index, tensor in enumerate(tensors):
+            if is_spec_only(tensor):
+                raise LayerInputTypeError(
+                    f"{describe_layer(self)} received, as input {index}, KerasTensor '{tensor.name}' of shape "
+                    f"{tensor.shape}, which is a spec only (made by KerasTensor(shape, dtype), not by Input or a "
+                    "layer), so no graph leads to it; call the layer on kfunc.Input(shape=...) or another layer's "
+                    "output, or use layer.compute_output_shape(shape) to only ask for the output shape."
+                )
+
     def _output_structs(self, args: tuple, kwargs: dict):
-        """The ``(shape, dtype)`` structure a call on the symbolic ``args`` returns: from the
-        layer's own ``compute_output_spec`` or ``compute_output_shape`` when it defines one (as
-        Keras 3 uses them instead of tracing), else by tracing ``call`` (``infer_outputs``)."""
+        """The ``(shape, dtype)`` structure a call on the symbolic ``args`` returns (no masks)."""
+        return self._output_structs_and_masks(args, kwargs, {})[0]
+
+    def _output_structs_and_masks(self, args: tuple, kwargs: dict, masks: dict):
+        """``(structs, output_masks)``: the ``(shape, dtype)`` structure a call on the symbolic
+        ``args`` returns, and the ``(shape, dtype)`` of the masks its outputs carry (None, or as
+        ``compute_mask`` returns them). ``masks``: input tensor -> its mask spec. The structs come
+        from the layer's own ``compute_output_spec`` or ``compute_output_shape`` when it defines
+        one (as Keras 3 uses them instead of tracing), else by tracing ``call`` with the masks
+        (``infer_outputs``)."""
         cls = type(self)
         if getattr(cls, "compute_output_spec", None) is not None:
-            specs = self.compute_output_spec(*args, **kwargs)
-            return jax.tree_util.tree_map(
+            spec_masks = {t: KerasTensor(m.shape, m.dtype, name=f"{t.name}_mask") for t, m in masks.items()}
+            spec_kwargs, _ = mask_arguments(self, args, kwargs, kwargs, spec_masks)
+            accepted = _accepted_parameters(cls.compute_output_spec)
+            spec_kwargs = {k: v for k, v in spec_kwargs.items() if k in kwargs or accepted is None or k in accepted}
+            specs = self.compute_output_spec(*args, **spec_kwargs)
+            structs = jax.tree_util.tree_map(
                 lambda spec: _Spec(tuple(spec.shape), jnp.dtype(spec.dtype)), specs, is_leaf=_has_shape_and_dtype
             )
+            return structs, self._infer_output_masks(args, kwargs, masks)
         if cls.compute_output_shape is not Layer.compute_output_shape:
             shapes = self.compute_output_shape(self._shapes_of(args[0], batch_none=False))
-            return _map_shape_structure(lambda shape: _Spec(shape, self.compute_dtype), shapes)
-        return infer_outputs(self, args, kwargs, self._abstract_call, self.weights)
+            structs = _map_shape_structure(lambda shape: _Spec(shape, self.compute_dtype), shapes)
+            return structs, self._infer_output_masks(args, kwargs, masks)
+        if not masks and not self.supports_masking:
+            return infer_outputs(self, args, kwargs, self._abstract_call, self.weights), None
+        call = functools.partial(self._abstract_masked_call, args, kwargs)
+        return infer_outputs(self, args, kwargs, call, self.weights, masks)
 
-    def _abstract_call(self, variable_values, args: tuple, kwargs: dict):
+    def _abstract_call(self, variable_values, args: tuple, kwargs: dict, mask_values=None):
         """The array call with ``self.weights`` bound to ``variable_values``, for shape inference;
         losses added meanwhile are abstract values, collected and dropped."""
         with bind(self.weights, variable_values), added_losses.collecting():
             return self._call_arrays(args, kwargs)
+
+    def _abstract_masked_call(self, call_args, call_kwargs, variable_values, args, kwargs, mask_values):
+        """``(outputs, output_masks)`` of the array call of ``call_args``/``call_kwargs`` (symbolic)
+        on their values ``args``/``kwargs``, with the masks of ``mask_values`` passed as at run
+        time (``kfunc.graph.masks``); for shape inference, as ``_abstract_call``."""
+        with bind(self.weights, variable_values), added_losses.collecting():
+            return call_with_input_masks(self, call_args, call_kwargs, args, kwargs, mask_values)
+
+    def _infer_output_masks(self, args: tuple, kwargs: dict, masks: dict):
+        """The ``(shape, dtype)`` of the masks ``compute_mask`` gives, for a layer whose output
+        shapes it declares itself (``call`` is not traced)."""
+        if not self.supports_masking:
+            if masks:
+                warn_if_mask_dropped(self, mask_arguments(self, args, kwargs, kwargs, masks)[1])
+            return None
+
+        def output_masks(variable_values, arg_values, kwarg_values, mask_values):
+            _, previous = mask_arguments(self, args, kwargs, kwarg_values, mask_values)
+            with bind(self.weights, variable_values):
+                return self.compute_mask(arg_values[0], previous)
+
+        return infer_outputs(self, args, kwargs, output_masks, self.weights, masks)
 
     def _output_name(self, node_index: int, output_index: int, count: int) -> str:
         name = self.name if node_index == 0 else f"{self.name}#{node_index}"
@@ -388,6 +444,9 @@ class Layer(NodeAccess, WeightsAPI):
             added_losses.add_activity_loss(self, outputs)
         return outputs
 
+    # The keyword of ``call`` that takes the random key (MultiHeadAttention's ``key`` is a tensor).
+    _random_key_argument = "key"
+
     def _with_enclosing_call(self, kwargs: dict) -> dict:
         """``kwargs`` with what a layer called inside another layer's ``call`` inherits, as in
         Keras 3: the enclosing ``training`` flag when none is given, and a key of its own drawn
@@ -395,11 +454,12 @@ class Layer(NodeAccess, WeightsAPI):
         draws random numbers and was given none."""
         if kwargs.get("training") is None and enclosing_training() is not None:
             kwargs = dict(kwargs, training=enclosing_training())
-        if kwargs.get("key") is None and self.uses_key:
+        argument = self._random_key_argument
+        if kwargs.get(argument) is None and self.uses_key:
             scope = seeding.current_call_key()
             if scope is not None:
                 own = jax.random.fold_in(scope.key, zlib.crc32(self.name.encode()) & 0x7FFFFFFF)
-                kwargs = dict(kwargs, key=jax.random.fold_in(own, scope.next_draw(self)))
+                kwargs = dict(kwargs, **{argument: jax.random.fold_in(own, scope.next_draw(self))})
         return kwargs
 
     def _autocast_one(self, x):
@@ -474,6 +534,17 @@ class _Spec:
         self.shape, self.dtype = tuple(shape), dtype
 
 
+def _mask_spec_for(mask, tensor_shape):
+    """The ``(shape, dtype)`` of an output's mask (None if it has none), with the sizes the output
+    knows filled in (a mask's axis ``i`` is its tensor's axis ``i``: ``(batch, timesteps)``), so
+    the next layer traces the mask and the tensor with matching sizes."""
+    if not _has_shape_and_dtype(mask):
+        return None
+    known = (tuple(tensor_shape) + (None,) * len(mask.shape))[: len(mask.shape)]
+    shape = tuple(t if m is None else m for m, t in zip(mask.shape, known, strict=True))
+    return _Spec(shape, mask.dtype)
+
+
 def _has_shape_and_dtype(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
@@ -519,6 +590,14 @@ def _call_parameters(cls: type) -> tuple[frozenset, bool]:
         )
         cached = _PARAMETER_CACHE[cls] = (names, takes_any)
     return cached
+
+
+def _accepted_parameters(function) -> frozenset | None:
+    """The keyword names ``function`` accepts, or None when it takes ``**kwargs``."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def _build_shape_parameters(cls: type) -> tuple[str, ...]:

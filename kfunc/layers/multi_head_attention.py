@@ -119,6 +119,8 @@ class MultiHeadAttention(Layer):
     def uses_key(self) -> bool:
         return self.dropout > 0
 
+    _random_key_argument = "dropout_key"  # `key` is the attention key tensor, as in Keras
+
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
         # The query, value and key tensors travel positionally, so that `key=` in a node's or an

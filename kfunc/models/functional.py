@@ -24,6 +24,7 @@ from kfunc.graph.run import run_graph
 from kfunc.graph.tensor import SymbolicTensor, is_symbolic
 from kfunc.layers.base import Layer
 from kfunc.mixed_precision import at_least_float32
+from kfunc.models.custom_steps import fit_steps, refusing_custom_steps
 from kfunc.models.training_api import TrainingAPI
 
 
@@ -122,6 +123,14 @@ class Model(TrainingAPI, Layer):
                 "that computes in Python, subclass Model and define call(inputs, training=False)."
             )
         self._set_graph(inputs, outputs)
+
+    # Keras 3's customisation by overriding train_step / test_step / predict_step is refused with
+    # what to write instead (``kfunc.models.custom_steps``): kfunc compiles one pure step.
+    compile = refusing_custom_steps(TrainingAPI.compile, lambda arguments: ("train_step",))
+    fit = refusing_custom_steps(TrainingAPI.fit, fit_steps)
+    evaluate = refusing_custom_steps(TrainingAPI.evaluate, lambda arguments: ("test_step",))
+    predict = refusing_custom_steps(TrainingAPI.predict, lambda arguments: ("predict_step",))
+    predict_on_batch = refusing_custom_steps(TrainingAPI.predict_on_batch, lambda arguments: ("predict_step",))
 
     def _set_graph(self, inputs, outputs) -> None:
         input_structure = _structure(inputs, "inputs", self.name)

@@ -29,6 +29,7 @@ from kfunc.graph.node import flatten_symbolic
 from kfunc.graph.tensor import is_symbolic
 from kfunc.layers.base import Layer
 from kfunc.layers.input import Input
+from kfunc.models.custom_steps import refuse_custom_step
 from kfunc.models.functional import Model
 from kfunc.random.seed_generator import holds_seed_generator
 
@@ -72,9 +73,13 @@ class SubclassedModel(Model):
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
+            # Keras 3 would keep the given graph for its layers but run the subclass's call instead;
+            # then the graph kfunc saves, summarises and lowers would not be what runs, so refuse.
             raise GraphError(
                 f"Model {type(self).__name__} defines call(), so it computes with call and takes no inputs and "
-                "outputs; to build a graph model, do not define call() in the subclass."
+                "outputs (received them; kfunc does not run a call() over a given graph); either remove call() so "
+                "the graph from inputs to outputs runs, or create the layers in __init__ and use them in call() "
+                f"without passing inputs and outputs to {type(self).__name__}()."
             )
         Layer.__init__(self, name=name, trainable=trainable, **kwargs)
         self._compiled_cache = {}
@@ -191,6 +196,10 @@ class SubclassedModel(Model):
     def uses_key(self) -> bool:
         return _any_uses_key(self)
 
+    def folded_blocks(self) -> list:
+        """Always empty: only graph models have node runs that lower to one ``lax.scan``."""
+        return []
+
     @property
     def output_names(self) -> list[str]:
         """Dict outputs: their keys; otherwise ``output_1``, ``output_2`` ... in output order."""
@@ -224,7 +233,7 @@ class SubclassedModel(Model):
 
     def _masked_call(self, args, kwargs, previous_mask):
         # The outputs of `call` carry no masks (arrays hold none): a loss covers every step.
-        return Layer._call_arrays(self, (self._as_call_inputs(args[0]),) + tuple(args[1:]), kwargs), None
+        return self._call_arrays(args, kwargs), None
 
     def call_with_masks(self, inputs, *, training=False, key=None, mask=None):
         return self(inputs, training=training, key=key), None
@@ -236,6 +245,7 @@ class SubclassedModel(Model):
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
         """As ``Model.compile``; before the model is built, the settings wait for the build
         (the first ``fit`` / ``evaluate`` / ``predict`` or call), which needs the outputs."""
+        refuse_custom_step(self, "train_step", "compile")
         if self._structure is None and not (self.built and "_build_input_shape" in self.__dict__):
             self._pending_compile = ((optimizer, loss, loss_weights, metrics), kwargs)
             self._trainer = None
@@ -266,6 +276,11 @@ class SubclassedModel(Model):
             dtypes = config.get("input_dtype")
             dtypes = None if dtypes is None else _map_leaves(np.dtype, dtypes, leaf=lambda v: isinstance(v, str))
             self._build_from(shapes, dtypes=dtypes)
+
+    def get_config(self) -> dict:
+        """Keras 3's base config of a layer (``name``, ``trainable``, ``dtype``): a subclassed model
+        has no graph to describe; subclasses add their ``__init__`` arguments to it."""
+        return Layer.get_config(self)
 
     @classmethod
     def from_config(cls, config: dict):
