@@ -66,11 +66,6 @@ class SubclassedModel(Model):
             if Model in klass.__bases__:
                 klass.__bases__ = tuple(cls if base is Model else base for base in klass.__bases__)
 
-    def get_config(self) -> dict:
-        """The layer settings only (``name``, ``trainable``, ``dtype``), as Keras 3 gives for a
-        subclassed model: there is no graph to describe; a subclass adds its ``__init__`` arguments."""
-        return Layer.get_config(self)
-
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             # Keras 3 would keep the given graph for its layers but run the subclass's call instead;
