@@ -56,8 +56,17 @@ class _Unfoldable(Exception):
     """Raised while tracing a block that cannot run in a scan after all (it made a mask or added a loss)."""
 
 
+@jax.jit
 def _stack(*values):
+    """One leaf of the blocks' leaves, stacked on a new leading axis (one dispatch per leaf)."""
     return jnp.stack(values)
+
+
+@jax.jit
+def _unstack(stacked) -> tuple:
+    """The blocks' leaves of a stacked leaf, in one dispatch (indexing each block would be one
+    slice and one squeeze dispatch per block: 0.14 s per fit at 64 blocks)."""
+    return tuple(stacked[i] for i in range(stacked.shape[0]))
 
 
 class BlockFolding(NamedTuple):
@@ -115,8 +124,10 @@ class BlockFolding(NamedTuple):
                 if names[0] not in tree:
                     continue
                 stacked = tree.pop(names[0])
+                leaves, treedef = jax.tree_util.tree_flatten(stacked)
+                per_block = [_unstack(leaf) for leaf in leaves]
                 for i, name in enumerate(names):
-                    tree[name] = jax.tree_util.tree_map(lambda a, i=i: a[i], stacked)
+                    tree[name] = jax.tree_util.tree_unflatten(treedef, [blocks[i] for blocks in per_block])
         return tree
 
     def _convert_params_like(self, tree, keys: set, convert):
