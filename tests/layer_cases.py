@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -735,3 +736,35 @@ def _check_table(cases: list[LayerCase]) -> None:
 
 
 _check_table(CASES)
+
+
+def representative_ids(cases: list[LayerCase], family: Callable[[LayerCase], Any]) -> set[str]:
+    """One case per family (``family(case)``, e.g. the layer class) for the default test run; the
+    slow run checks every case. Within a family the case whose id has the smallest CRC-32 is
+    chosen: stable from run to run, and no more likely to be a family's simplest case than its
+    hardest (the first case in the table usually is the plainest)."""
+    chosen: dict[Any, str] = {}
+    for c in cases:
+        key = family(c)
+        if key not in chosen or zlib.crc32(c.id.encode()) < zlib.crc32(chosen[key].encode()):
+            chosen[key] = c.id
+    return set(chosen.values())
+
+
+def layer_class_family(c: LayerCase) -> tuple[str, bool]:
+    """A case's family for the Keras comparison: the class of its kfunc layer and whether it runs
+    in training mode (training runs compare the moving statistics as well). A case whose layer
+    cannot be built is a family of its own, so that its tests run (and report the error)."""
+    try:
+        return type(c.make_kfunc()).__qualname__, c.training
+    except Exception:  # noqa: BLE001 - the case's own tests report the error
+        return c.id, c.training
+
+
+def layer_module_family(c: LayerCase) -> str:
+    """A case's family for whole-file checks (save and load): the module of kfunc.layers that
+    defines its layer class (conv, recurrent, merge, ...)."""
+    try:
+        return type(c.make_kfunc()).__module__
+    except Exception:  # noqa: BLE001 - the case's own tests report the error
+        return c.id

@@ -1,8 +1,10 @@
 """Cross-cutting checks over the table of layer cases (``layer_cases.py``).
 
-For every case: the symbolic output shape equals the jitted output's shape; jit equals eager;
-gradients of a scalar of the outputs are finite (and reach every weight and float input); and the
-numbers equal Keras 3's (weights copied with ``set_weights``) or a NumPy reference.
+For every case, from one ``jax.jit`` of the layer's ``apply`` and its gradient: the symbolic output
+shape equals the jitted output's shape; jit equals eager; gradients of a scalar of the outputs are
+finite (and reach every weight and float input). And the numbers equal Keras 3's (weights copied
+with ``set_weights``) or a NumPy reference: by default for one case per layer class (and training
+mode), in the slow run (``pytest -m slow``) for every other case.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from layer_cases import CASES, LayerCase  # noqa: E402
+from layer_cases import CASES, LayerCase, layer_class_family, representative_ids  # noqa: E402
 
 import kfunc  # noqa: E402
 from kfunc.graph.tensor import is_symbolic  # noqa: E402
@@ -83,11 +85,22 @@ def _weighted_sum(outputs, cotangents):
     return sum(jnp.sum(o.astype(jnp.float32) * c) for o, c in zip(_leaves(outputs), cotangents, strict=True))
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
-def prepared(request) -> Prepared:
+_PREPARED: dict[str, Prepared] = {}
+
+
+def _prepared(case: LayerCase) -> Prepared:
+    """``_prepare(case)``, made once per case and test session."""
+    if case.id not in _PREPARED:
+        _PREPARED[case.id] = _prepare(case)
+    return _PREPARED[case.id]
+
+
+def _prepare(case: LayerCase) -> Prepared:
     """The case's layer built on ``kfunc.Input`` tensors, random weights and inputs, and, from one
-    ``jax.jit`` of ``apply`` and its gradient: the outputs, the new state and the gradients."""
-    case: LayerCase = request.param
+    ``jax.jit`` of ``apply`` and its gradient: the outputs, the new state and the gradients.
+
+    The default run's Keras comparison of a case reuses what its consistency test made (compiling
+    costs most of this file's time on small CPUs)."""
     kfunc.utils.clear_session()
     kfunc.utils.set_random_seed(0)
     layer = case.make_kfunc()
@@ -156,7 +169,7 @@ def test_table_covers_every_layer_class():
 
 
 # ---------------------------------------------------------------------- a. shapes
-def test_symbolic_shape_matches_jit(prepared: Prepared):
+def _check_symbolic_shape_matches_jit(prepared: Prepared):
     symbolic, real = prepared.symbolic_outputs, prepared.jit_outputs
     assert jax.tree_util.tree_structure(symbolic) == jax.tree_util.tree_structure(real), (
         f"symbolic output structure {symbolic!r} differs from the real one "
@@ -184,7 +197,7 @@ def _assert_trees_close(actual, expected, *, rtol, atol, what):
         np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{what}, array {index}")
 
 
-def test_jit_equals_eager(prepared: Prepared):
+def _check_jit_equals_eager(prepared: Prepared):
     p = prepared
     eager_outputs, eager_state = p.case.call(
         functools.partial(p.layer.apply, p.params, p.state, training=p.case.training), p.inputs
@@ -197,12 +210,12 @@ def test_jit_equals_eager(prepared: Prepared):
 
 
 # ---------------------------------------------------------------------- c. gradients
-def test_gradients_are_finite(prepared: Prepared):
+def _check_gradients_are_finite(prepared: Prepared):
     """Gradients (under jit, as fit() takes them) w.r.t. every weight and float input: finite, and
     not all zero (a weight that never reaches the output would be a wiring bug)."""
     p = prepared
     if p.grad_error is not None:
-        raise p.grad_error
+        raise AssertionError(f"the gradient does not compile: {p.grad_error!r}") from p.grad_error
     grad_params, grad_inputs = p.grads
     assert jax.tree_util.tree_structure(grad_params) == jax.tree_util.tree_structure(p.params)
     flat_params = jax.tree_util.tree_flatten_with_path(grad_params)[0]
@@ -218,6 +231,20 @@ def test_gradients_are_finite(prepared: Prepared):
         for index, g in enumerate(_leaves(grad_inputs)):
             assert np.all(np.isfinite(g)), f"gradient of input {index} is not finite"
             assert np.any(np.asarray(g) != 0), f"gradient of input {index} is zero everywhere"
+
+
+# ---------------------------------------------------------------------- a-c together
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_shapes_jit_eager_and_gradients_agree(case: LayerCase):
+    """Checks a, b and c on one compilation of the case; every failing check is reported."""
+    p = _prepared(case)
+    failures = []
+    for check in (_check_symbolic_shape_matches_jit, _check_jit_equals_eager, _check_gradients_are_finite):
+        try:
+            check(p)
+        except AssertionError as error:
+            failures.append(f"{check.__name__.removeprefix('_check_')}: {error}")
+    assert not failures, "\n".join(failures)
 
 
 # ---------------------------------------------------------------------- d. numbers vs Keras
@@ -266,8 +293,16 @@ def _keras_outputs(p: Prepared):
     return keras_layer, jax.tree_util.tree_map(np.asarray, outputs)
 
 
-def test_matches_reference(prepared: Prepared):
-    p = prepared
+# One case per layer class (and training mode) by default; the slow run compares every other case.
+_DEFAULT_REFERENCE_IDS = representative_ids(CASES, layer_class_family)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=() if c.id in _DEFAULT_REFERENCE_IDS else pytest.mark.slow) for c in CASES],
+)
+def test_matches_reference(case: LayerCase):
+    p = _prepared(case)
     case = p.case
     if case.make_keras is None:
         inputs = [np.asarray(x) for x in p.inputs] if case.multi_input else np.asarray(p.inputs)

@@ -1,8 +1,11 @@
 """Whole-model files: ``model.save`` / ``kfunc.models.load_model`` round trips, the registry,
-compile settings and optimizer state, atomic writes; every layer case of the table round-trips."""
+compile settings and optimizer state, atomic writes; every layer case of the table round-trips
+(its config and weights by default; its outputs for one case per module of kfunc.layers by
+default, for every other case in the slow run)."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 
@@ -10,7 +13,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from layer_cases import CASES, LayerCase
+from layer_cases import CASES, LayerCase, layer_module_family, representative_ids
 
 import kfunc
 from kfunc import layers as L
@@ -23,6 +26,7 @@ from kfunc.saving import (
     register,
 )
 from kfunc.saving import registry as registry_lib
+from kfunc.saving.model_config import model_spec
 
 BATCH = 3
 
@@ -380,16 +384,37 @@ def _case_inputs(case: LayerCase, rng):
     return arrays if case.multi_input else arrays[0]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_every_layer_case_round_trips(case: LayerCase, tmp_path):
+def _saved_and_loaded_case(case: LayerCase, tmp_path):
+    """The case's layer in a model with random weights, that model loaded back, and inputs."""
     model = _case_model(case)
     rng = np.random.default_rng(7)
     model.set_weights([(0.5 * rng.standard_normal(w.shape) + 1.0).astype(w.dtype) for w in model.get_weights()])
-    inputs = _case_inputs(case, rng)
-    loaded = _round_trip(model, tmp_path)
+    return model, _round_trip(model, tmp_path), _case_inputs(case, rng)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_every_layer_case_round_trips_its_config_and_weights(case: LayerCase, tmp_path):
+    """Nothing is run: the loaded layer has the class, name, config and weights that were saved."""
+    model, loaded, _ = _saved_and_loaded_case(case, tmp_path)
     layer, restored = model.layers[-1], loaded.layers[-1]
     assert type(restored) is type(layer) and restored.name == layer.name
     assert [v.path for v in restored.weights] == [v.path for v in layer.weights]
+    assert json.dumps(model_spec(loaded)) == json.dumps(model_spec(model))
+    for saved, read in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        assert saved.dtype == read.dtype
+        np.testing.assert_array_equal(saved, read)
+
+
+# Running a case costs its compilations: one case per module of kfunc.layers by default.
+_DEFAULT_OUTPUT_IDS = representative_ids(CASES, layer_module_family)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=() if c.id in _DEFAULT_OUTPUT_IDS else pytest.mark.slow) for c in CASES],
+)
+def test_every_layer_case_computes_the_same_after_loading(case: LayerCase, tmp_path):
+    model, loaded, inputs = _saved_and_loaded_case(case, tmp_path)
     _assert_same_outputs(model(inputs), loaded(inputs))
 
 
