@@ -6,7 +6,7 @@ import pytest
 import kfunc
 from kfunc import layers
 from kfunc.errors import ModelFileError
-from kfunc.io.bfloat16 import BFLOAT16
+from kfunc.saving.bfloat16 import BFLOAT16
 
 
 def _bf16_model():

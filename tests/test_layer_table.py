@@ -1,10 +1,10 @@
 """Cross-cutting checks over the table of layer cases (``layer_cases.py``).
 
-For every case, from one ``jax.jit`` of the layer's ``apply`` and its gradient: the symbolic output
+For a case, from one ``jax.jit`` of the layer's ``apply`` and its gradient: the symbolic output
 shape equals the jitted output's shape; jit equals eager; gradients of a scalar of the outputs are
 finite (and reach every weight and float input). And the numbers equal Keras 3's (weights copied
-with ``set_weights``) or a NumPy reference: by default for one case per layer class (and training
-mode), in the slow run (``pytest -m slow``) for every other case.
+with ``set_weights``) or a NumPy reference. By default both run for one case per kfunc.layers
+module (each case costs a compile); the slow run (``pytest -m slow``) checks every other case.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from layer_cases import CASES, LayerCase, layer_class_family, representative_ids  # noqa: E402
+from layer_cases import CASES, LayerCase, layer_class_family, layer_module_family, representative_ids  # noqa: E402
 
 import kfunc  # noqa: E402
 from kfunc.graph.tensor import is_symbolic  # noqa: E402
@@ -234,7 +234,14 @@ def _check_gradients_are_finite(prepared: Prepared):
 
 
 # ---------------------------------------------------------------------- a-c together
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+# One case per kfunc.layers module by default (each case costs a compile); the slow run checks every case.
+_DEFAULT_CONSISTENCY_IDS = representative_ids(CASES, layer_module_family)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=() if c.id in _DEFAULT_CONSISTENCY_IDS else pytest.mark.slow) for c in CASES],
+)
 def test_shapes_jit_eager_and_gradients_agree(case: LayerCase):
     """Checks a, b and c on one compilation of the case; every failing check is reported."""
     p = _prepared(case)
@@ -293,8 +300,8 @@ def _keras_outputs(p: Prepared):
     return keras_layer, jax.tree_util.tree_map(np.asarray, outputs)
 
 
-# One case per layer class (and training mode) by default; the slow run compares every other case.
-_DEFAULT_REFERENCE_IDS = representative_ids(CASES, layer_class_family)
+# One case per kfunc.layers module by default; the slow run compares every other case.
+_DEFAULT_REFERENCE_IDS = representative_ids(CASES, layer_module_family)
 
 
 @pytest.mark.parametrize(

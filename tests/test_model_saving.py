@@ -392,7 +392,14 @@ def _saved_and_loaded_case(case: LayerCase, tmp_path):
     return model, _round_trip(model, tmp_path), _case_inputs(case, rng)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+# One case per kfunc.layers module by default; the slow run round-trips every case.
+_DEFAULT_OUTPUT_IDS = representative_ids(CASES, layer_module_family)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=() if c.id in _DEFAULT_OUTPUT_IDS else pytest.mark.slow) for c in CASES],
+)
 def test_every_layer_case_round_trips_its_config_and_weights(case: LayerCase, tmp_path):
     """Nothing is run: the loaded layer has the class, name, config and weights that were saved."""
     model, loaded, _ = _saved_and_loaded_case(case, tmp_path)
@@ -406,7 +413,6 @@ def test_every_layer_case_round_trips_its_config_and_weights(case: LayerCase, tm
 
 
 # Running a case costs its compilations: one case per module of kfunc.layers by default.
-_DEFAULT_OUTPUT_IDS = representative_ids(CASES, layer_module_family)
 
 
 @pytest.mark.parametrize(

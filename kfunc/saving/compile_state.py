@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kfunc.io.bfloat16 import restored, storable
+from kfunc.saving.bfloat16 import restored, storable
 from kfunc.saving import registry
 from kfunc.saving.config_values import Decoder, Encoder, construct
 from kfunc.saving.errors import ModelFileError, SavedFileError, SavingError

@@ -27,7 +27,7 @@ import zipfile
 import numpy as np
 
 from kfunc.io import strict_zip as archive_lib
-from kfunc.io.bfloat16 import BFLOAT16, restored, storable
+from kfunc.saving.bfloat16 import BFLOAT16, restored, storable
 from kfunc.io.atomic import atomic_write
 from kfunc.saving.compile_state import compile_section, optimizer_members, restore_compile
 from kfunc.saving.dtype_policy import ADVICE, dtype_mismatch

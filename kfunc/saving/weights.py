@@ -24,7 +24,7 @@ import numpy as np
 
 from kfunc.errors import WeightsError
 from kfunc.saving import h5_file, keras_archive, safetensors_file
-from kfunc.io.bfloat16 import BFLOAT16, storable
+from kfunc.saving.bfloat16 import BFLOAT16, storable
 from kfunc.io.strict_zip import open_archive, write_array
 from kfunc.io.atomic import atomic_write
 from kfunc.io.files import open_regular_file

@@ -102,7 +102,7 @@ def _is_metric_entry(value) -> bool:
     )
 
 
-def _per_output_metrics(metrics, model) -> list[list]:
+def _per_output_metrics(metrics, model, role: str = "metrics") -> list[list]:
     """Keras 3's rules: with one output every metric applies to it; with several, ``metrics``
     mirrors the outputs (a list with one entry per output, a dict by output name, or the outputs'
     nested structure). kfunc also accepts a flat list of metrics of another length, for every output."""
@@ -114,12 +114,12 @@ def _per_output_metrics(metrics, model) -> list[list]:
     if isinstance(metrics, dict) or (isinstance(metrics, (list, tuple)) and (
             len(metrics) == len(names) or structures.matched_by_paths(metrics, model.output_paths,
                                                                       is_leaf=_is_metric_entry) is not None)):
-        per_output = _per_output(metrics, model, "metrics", allow_subset=True, is_entry=_is_metric_entry)
+        per_output = _per_output(metrics, model, role, allow_subset=True, is_entry=_is_metric_entry)
     elif isinstance(metrics, (list, tuple)) and _is_metric_entry(metrics):
         per_output = [list(metrics) for _ in names]
     else:
         raise TrainingConfigError(
-            f"compile: metrics must be a list (for every output), a dict by output name or the outputs' structure "
+            f"compile: {role} must be a list (for every output), a dict by output name or the outputs' structure "
             f"{model.structure_text('outputs')}, received {metrics!r}."
         )
     return [[] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m]) for m in per_output]
@@ -136,7 +136,7 @@ def make_config(model, optimizer, loss, loss_weights, metrics, steps_per_executi
         if not isinstance(w, (int, float)) or isinstance(w, bool):
             raise TrainingConfigError(f"compile: the loss weight of output '{name}' must be a number, received {w!r}.")
     per_metrics = _per_output_metrics(metrics, model)
-    per_weighted = _per_output_metrics(arguments.get("weighted_metrics"), model)
+    per_weighted = _per_output_metrics(arguments.get("weighted_metrics"), model, "weighted_metrics")
     for ids in per_metrics + per_weighted:
         for identifier in ids:
             metrics_lib.check(identifier)

@@ -14,7 +14,7 @@ from kfunc.errors import TrainingConfigError
 def _builtin_schedules() -> dict[str, type]:
     # Imported when used: ``kfunc.optimizers`` re-exports this package, so importing it while this
     # package loads would find it half-initialized.
-    from kfunc.optimizers.schedules import BUILTIN_SCHEDULES
+    from kfunc.train.optimizers.schedules import BUILTIN_SCHEDULES
 
     return BUILTIN_SCHEDULES
 

@@ -4,10 +4,10 @@ that it is bfloat16. Used by model files and weights files alike."""
 
 from __future__ import annotations
 
-import ml_dtypes
+import jax.numpy as jnp
 import numpy as np
 
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+BFLOAT16 = np.dtype(jnp.bfloat16)
 
 
 def storable(value: np.ndarray) -> np.ndarray:
