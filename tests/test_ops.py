@@ -4,7 +4,6 @@ argument names; Variables are read as their value. The default run compares one 
 name (every op once); the slow run (``pytest -m slow``) the other cases (dtypes, arguments)."""
 
 import inspect
-import zlib
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +12,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from op_cases import CASES, T3, F, V, op_of
+from op_cases import CASES, T3, F, V, one_case_per_op_module, op_of
 
 import kfunc
 from kfunc import ops
@@ -37,19 +36,7 @@ def assert_same(ours, theirs, rtol=1e-5):
             np.testing.assert_array_equal(mine_array, reference_array)
 
 
-def _one_case_per_op_module(cases) -> set[str]:
-    """For each module of kfunc.ops (elementwise math, reductions, linear algebra, nn ...), the case
-    whose id has the smallest CRC-32: stable from run to run, and as likely to be any op of the
-    module as another. The slow run compares every case."""
-    chosen = {}
-    for case in cases:
-        family = op_of(ops, case.name).__module__
-        if family not in chosen or zlib.crc32(case.id.encode()) < zlib.crc32(chosen[family].encode()):
-            chosen[family] = case.id
-    return set(chosen.values())
-
-
-_DEFAULT_IDS = _one_case_per_op_module(CASES)
+_DEFAULT_IDS = one_case_per_op_module(CASES, ops)
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,12 @@ result's; one Model holding every case computes what the eager ops compute, and 
 
 import json
 import zipfile
-import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from op_cases import CASES, F, op_of
+from op_cases import CASES, F, one_case_per_op_module, op_of
 
 import kfunc
 from kfunc import ops
@@ -44,18 +43,7 @@ def _eager(case):
     return [jnp.asarray(leaf) for leaf in jax.tree_util.tree_leaves(op_of(ops, case.name)(*case.args, **case.kwargs))]
 
 
-def _one_case_per_op_module(cases) -> set[str]:
-    """The default run checks one case per module of kfunc.ops (smallest CRC-32 of the case id);
-    the model of every op below still traces every case, and the slow run checks each one here."""
-    chosen = {}
-    for case in cases:
-        family = op_of(ops, case.name).__module__
-        if family not in chosen or zlib.crc32(case.id.encode()) < zlib.crc32(chosen[family].encode()):
-            chosen[family] = case.id
-    return set(chosen.values())
-
-
-_DEFAULT_SYMBOLIC_IDS = _one_case_per_op_module(SYMBOLIC)
+_DEFAULT_SYMBOLIC_IDS = one_case_per_op_module(SYMBOLIC, ops)
 
 
 @pytest.mark.parametrize(
