@@ -139,7 +139,7 @@ class BlockFolding(NamedTuple):
     def _convert_params_like(self, tree, keys: set, convert):
         """``convert`` applied to every dict inside ``tree`` whose keys are exactly ``keys`` (an
         optimizer state's copies of the params: Adam's moments, a trace, masked states)."""
-        is_params_like = lambda node: isinstance(node, dict) and set(node) == keys  # noqa: E731
+        is_params_like = lambda node: isinstance(node, dict) and set(node) == keys
         return jax.tree_util.tree_map(
             lambda node: convert(node) if is_params_like(node) else node, tree, is_leaf=is_params_like
         )

@@ -70,8 +70,8 @@ def test_folded_outputs_gradients_and_state_equal_unrolled(options):
         out, new_state = apply(p, state, x, training=True, key=key)
         return jnp.sum(out ** 2), (out, new_state)
 
-    (value_f, (out_f, state_f)), grads_f = jax.jit(jax.value_and_grad(lambda p: loss(folded.apply, p), has_aux=True))(params)
-    (value_u, (out_u, state_u)), grads_u = jax.jit(jax.value_and_grad(lambda p: loss(unrolled.apply, p), has_aux=True))(params)
+    (_value_f, (out_f, state_f)), grads_f = jax.jit(jax.value_and_grad(lambda p: loss(folded.apply, p), has_aux=True))(params)
+    (_value_u, (out_u, state_u)), grads_u = jax.jit(jax.value_and_grad(lambda p: loss(unrolled.apply, p), has_aux=True))(params)
     np.testing.assert_allclose(out_f, out_u, rtol=1e-6, atol=1e-6)
     assert relative_difference(grads_f, grads_u) < 1e-6
     assert_trees_close(state_f, state_u)
@@ -281,3 +281,26 @@ def test_one_batch_calls_read_folded_blocks_in_the_stacked_layout():
     model.train_on_batch(*data)
     assert [w.shape for w in model.get_weights()] == [w.shape for w in before]
     assert any(not np.allclose(a, b) for a, b in zip(model.get_weights(), before, strict=True))
+
+
+def _predict_program(model, x) -> str:
+    """The HLO text of the inference program ``predict`` runs on ``x``."""
+    forward, params, state = model._inference()
+    return forward.lower(params, state, {model.input_names[0]: x}).as_text()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_predict_folds_repeated_blocks_like_training(compiled):
+    model = residual_model(4, batchnorm=True)
+    x, y = data()
+    if compiled:
+        model.compile("adam", "mse")
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    params, state = model.get_variables()
+    expected = np.asarray(model.apply(params, state, x)[0])
+    np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch(x), expected, rtol=1e-6, atol=1e-6)
+    assert "while" in _predict_program(model, x[:8])  # the blocks' scan
+    model.compile("adam", "mse", fold_repeated_blocks=False)
+    assert "while" not in _predict_program(model, x[:8])
+    np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), expected, rtol=1e-6, atol=1e-6)

@@ -10,7 +10,9 @@ import numpy as np
 from kfunc.data.arrays import DataError, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.sources import is_array_like, prediction_inputs, put_batch, whole_batch_size
-from kfunc.distribution import place_weights
+from kfunc.distribution import distribution, place_weights
+from kfunc.folding import BlockFolding
+from kfunc.lower import apply_stacked
 from kfunc.saving import weights as weights_lib
 from kfunc.train import optimizers as optimizers_lib
 from kfunc.train.callbacks import CallbackList
@@ -176,9 +178,8 @@ class TrainingAPI:
             batches, steps = self._array_batches(x, batch_size, placement)
         else:
             batches, steps = prediction_inputs(self, x), (len(x) if hasattr(x, "__len__") else None)
-        forward = self._forward()
+        forward, params, state = self._inference()
         names = self.input_names
-        params, state = self.get_variables()
         callback_list = predict_callbacks(self, callbacks, verbose, steps)
         chunks = []
         self.stop_predicting = False
@@ -202,13 +203,39 @@ class TrainingAPI:
         joined = [np.concatenate([np.asarray(c[i]) for c in leaves_per_chunk]) for i in range(len(leaves_per_chunk[0]))]
         return jax.tree_util.tree_unflatten(treedef, joined)
 
-    def _forward(self):
-        """The inference function ``(params, state, inputs by name) -> (outputs, state)``: compiled
-        once per input shape, or run op by op when the model was compiled with ``run_eagerly=True``."""
-        forward = functools.partial(self.apply, training=False)
+    def _inference(self):
+        """``(forward, params, state)``: the inference function ``(params, state, inputs by name)
+        -> (outputs, state)`` (compiled once per input shape, or run op by op when the model was
+        compiled with ``run_eagerly=True``) and the variables it takes. Runs of repeated blocks
+        are folded as in training (one ``lax.scan`` over their stacked weights, so compile time
+        does not grow with depth): ``params``/``state`` then hold those weights stacked, once
+        per call rather than once per batch."""
+        params, state = self.get_variables()
+        folding = self._inference_folding()
+        if folding is None:
+            forward = functools.partial(self.apply, training=False)
+        else:
+            params, state = folding.stack_tree(params), folding.stack_tree(state)
+            forward = functools.partial(apply_stacked, self, folding, training=False)
         if self._trainer is not None and not self._trainer.config.jit:
-            return forward
-        return self._jitted("predict", lambda: jax.jit(forward))
+            return forward, params, state
+        cached = self._jitted("predict", dict)
+        if cached.get("folding", False) is not folding:
+            cached.update(folding=folding, forward=jax.jit(forward))
+        return cached["forward"], params, state
+
+    def _inference_folding(self):
+        """The runs of repeated blocks inference folds: those training folds once compiled
+        (``compile(fold_repeated_blocks=)``); before, every run, as ``kfunc.lower`` does; none
+        under a distribution, whose layouts name the unstacked weights."""
+        if self._trainer is not None:
+            return self._trainer.folding()
+        if distribution() is not None or not self.built:
+            return None
+        cached = self._jitted("inference_folding", dict)
+        if "folding" not in cached:
+            cached["folding"] = BlockFolding.of(self)
+        return cached["folding"]
 
     def _array_batches(self, x, batch_size: int, placement):
         """``(batches, count)``: the checked input arrays of ``x``, one list (in ``input_names``
@@ -227,7 +254,8 @@ class TrainingAPI:
         self._build_from_data(x)
         arrays = model_input_arrays(self, x)
         check_embedding_ids(self, arrays)
-        outputs, _ = self._forward()(*self.get_variables(), dict(zip(self.input_names, arrays, strict=True)))
+        forward, params, state = self._inference()
+        outputs, _ = forward(params, state, dict(zip(self.input_names, arrays, strict=True)))
         return jax.tree_util.tree_map(np.asarray, outputs)
 
 
