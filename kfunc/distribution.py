@@ -222,12 +222,20 @@ class DataPlacement:
         return jax.lax.with_sharding_constraint(flat, self.distribution.batch_sharding(array.ndim))
 
 
-def place_weights(model, distribution: Distribution) -> dict[str, tuple[NamedSharding, tuple]]:
-    """Move every weight of ``model`` to its sharding; returns ``{tree path: (sharding, shape)}``."""
+def weight_shardings(model, distribution: Distribution) -> dict[str, tuple[NamedSharding, tuple]]:
+    """``{tree path text: (sharding, shape)}`` of every weight of ``model`` under ``distribution``."""
     shardings = {}
     for variable, path in model.variable_paths():
         sharding = distribution.weight_sharding("/".join(path), variable.shape)
         shardings[jax.tree_util.keystr(tuple(jax.tree_util.DictKey(k) for k in path))] = (sharding, variable.shape)
+    return shardings
+
+
+def place_weights(model, distribution: Distribution) -> dict[str, tuple[NamedSharding, tuple]]:
+    """Move every weight of ``model`` to its sharding; returns ``weight_shardings``."""
+    shardings = weight_shardings(model, distribution)
+    for variable, path in model.variable_paths():
+        sharding, _ = shardings[jax.tree_util.keystr(tuple(jax.tree_util.DictKey(k) for k in path))]
         if getattr(variable.value, "sharding", None) != sharding:
             variable.set_value(jax.device_put(variable.value, sharding))
     return shardings

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from kfunc.core.variable import bind
 from kfunc.errors import TrainingConfigError
@@ -108,6 +109,11 @@ class BlockFolding(NamedTuple):
             lines.append(f"{run.count} blocks of {run.length} layer(s), from ({first}) to ({last}): one lax.scan")
         return lines
 
+    def keep_runs(self, keep) -> BlockFolding | None:
+        """Only the runs for which ``keep(run)`` holds; None when none is left."""
+        runs = tuple(run for run in self.runs if keep(run))
+        return BlockFolding(runs) if runs else None
+
     # ------------------------------------------------------------------ layouts
     def stack_tree(self, tree: dict, combine=_stack) -> dict:
         """A model-layout dict keyed by layer name (params, state, or an optimizer state's copy of
@@ -135,6 +141,24 @@ class BlockFolding(NamedTuple):
                 for i, name in enumerate(names):
                     tree[name] = jax.tree_util.tree_unflatten(treedef, [blocks[i] for blocks in per_block])
         return tree
+
+    def stack_shardings(self, shardings: dict) -> dict:
+        """``{tree path text: (sharding, shape)}`` of the model layout's weights (what
+        ``kfunc.distribution.weight_shardings`` gives) for the stacked layout: a template layer's
+        entries placed as that layer's weights with the stacked axis unsplit, ``(count, *shape)``;
+        the other blocks' entries gone (their placements are the template's)."""
+        shardings = dict(shardings)
+        for run in self.runs:
+            for names in self._layer_names(run):
+                template = f"['{names[0]}']"
+                for name in names[1:]:
+                    for path in [p for p in shardings if p.startswith(f"['{name}']")]:
+                        del shardings[path]
+                for path in [p for p in shardings if p.startswith(template)]:
+                    sharding, shape = shardings[path]
+                    stacked = NamedSharding(sharding.mesh, PartitionSpec(None, *sharding.spec))
+                    shardings[path] = (stacked, (run.count, *shape))
+        return shardings
 
     def _convert_params_like(self, tree, keys: set, convert):
         """``convert`` applied to every dict inside ``tree`` whose keys are exactly ``keys`` (an

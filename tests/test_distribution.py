@@ -136,6 +136,56 @@ def test_embedding_and_dropout_model_trains_sharded_on_a_2x2_mesh():
     assert _spec(model.layers[1].embeddings.value) == ("model", None)
 
 
+def _residual_model(fold=True, blocks=3):
+    """Input(8) -> blocks x [x + Dense(8, relu)(LayerNormalization()(x))] -> Dense(4, softmax): a run of
+    repeated blocks that training folds into one lax.scan."""
+    kfunc.utils.clear_session()
+    kfunc.utils.set_random_seed(2)
+    inputs = Input((8,))
+    x = inputs
+    for _ in range(blocks):
+        x = kfunc.layers.add([x, Dense(8, activation="relu")(kfunc.layers.LayerNormalization()(x))])
+    model = Model(inputs, Dense(4, activation="softmax")(x))
+    model.compile("adam", "categorical_crossentropy", fold_repeated_blocks=fold)
+    return model
+
+
+def test_repeated_blocks_stay_folded_when_sharded():
+    x, y = _data()
+    reference = _residual_model(fold=False)
+    reference.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"), CPUS)
+    layout = dist.LayoutMap(mesh)
+    layout["dense.*kernel"] = (None, "model")
+    model = _residual_model()
+    with dist.ModelParallel(layout_map=layout).scope():
+        assert model._trainer.folding() is not None
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        predicted = model.predict(x, batch_size=16)
+        # Inside training the stacked kernel (3, 8, 8) is split as each block's kernel is.
+        (params, _), opt_state = model._trainer.layout.stacked(*model.get_variables(), model._trainer.opt_state)
+        stacked = params[model.layers[2].name]["kernel"]
+        assert stacked.shape == (3, 8, 8) and _spec(stacked) == (None, None, "model")
+        moments = [leaf for leaf in jax.tree_util.tree_leaves(opt_state) if np.shape(leaf) == (3, 8, 8)]
+        assert len(moments) == 2 and all(_spec(m) == (None, None, "model") for m in moments)
+    _assert_same_weights(model, reference, tolerance=1e-5)
+    np.testing.assert_allclose(history.history["loss"], reference.history.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(predicted, reference.predict(x, batch_size=16), rtol=1e-5, atol=1e-6)
+
+
+def test_blocks_placed_differently_run_unrolled():
+    mesh = dist.DeviceMesh((2, 2), ("batch", "model"), CPUS)
+    layout = dist.LayoutMap(mesh)
+    model = _residual_model()
+    second = [layer for layer in model.layers if isinstance(layer, Dense)][1]
+    layout[f"{second.name}/kernel"] = (None, "model")  # the second block's Dense only
+    assert model._trainer.folding() is not None
+    with dist.ModelParallel(layout_map=layout, auto_shard=False).scope():
+        assert model._trainer.folding() is None
+        model.fit(*_data(), batch_size=16, epochs=1, verbose=0)
+    assert _spec(second.kernel.value) == (None, "model")
+
+
 def test_iterable_data_is_split_too():
     x, y = _data(64)
     batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]

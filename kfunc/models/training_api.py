@@ -215,7 +215,10 @@ class TrainingAPI:
         if folding is None:
             forward = functools.partial(self.apply, training=False)
         else:
-            params, state = folding.stack_tree(params), folding.stack_tree(state)
+            if self._trainer is not None:  # stacked (and placed) as its compiled steps read them
+                params, state = self._trainer.stacked_variables(params, state)
+            else:
+                params, state = folding.stack_tree(params), folding.stack_tree(state)
             forward = functools.partial(apply_stacked, self, folding, training=False)
         if self._trainer is not None and not self._trainer.config.jit:
             return forward, params, state
@@ -226,8 +229,8 @@ class TrainingAPI:
 
     def _inference_folding(self):
         """The runs of repeated blocks inference folds: those training folds once compiled
-        (``compile(fold_repeated_blocks=)``); before, every run, as ``kfunc.lower`` does; none
-        under a distribution, whose layouts name the unstacked weights."""
+        (``compile(fold_repeated_blocks=)``, also under a distribution); before, every run, as
+        ``kfunc.lower`` does, and none under a distribution."""
         if self._trainer is not None:
             return self._trainer.folding()
         if distribution() is not None or not self.built:

@@ -84,9 +84,7 @@ class Evaluation:
             if self._transformation is None:
                 self._prepare_optimizer(params)
             functions = self._functions(label_shapes, guard_nan=False, placement=placement)
-            folding = self.folding()
-            if folding is not None:
-                params, state = folding.stack_tree(params), folding.stack_tree(state)
+            params, state = self.stacked_variables(params, state)  # folded blocks' weights stacked
             callback_list = None
             if callbacks:
                 total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else steps
@@ -133,9 +131,7 @@ class Evaluation:
             if self._transformation is None:
                 self._prepare_optimizer(params)
             functions = self._functions(_label_shapes(data), guard_nan=False, placement=placement)
-            folding = self.folding()
-            if folding is not None:  # the compiled step reads folded blocks' weights stacked
-                params, state = folding.stack_tree(params), folding.stack_tree(state)
+            params, state = self.stacked_variables(params, state)  # folded blocks' weights stacked
             batch = sources.put_batch(sources.as_tree(data), placement)
             logs = functions.logs(functions.run_eval_batch(functions.init_metrics(), params, state, batch))
             self.metrics_names = list(logs)

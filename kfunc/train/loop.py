@@ -27,6 +27,7 @@ from kfunc.distribution import DataPlacement, place_like_weights, place_weights
 from kfunc.core.tree_paths import tree_from_paths
 from kfunc.layers.weights_api import Variables
 from kfunc.folding import BlockFolding, remat_policy
+from kfunc.train.folded_layout import TrainingLayout
 from kfunc.train import metrics as metrics_lib
 from kfunc.train.metrics.log_keys import resolve_output_metrics
 from kfunc.train.backup import BackupAndRestore, ResumePoint
@@ -51,10 +52,10 @@ class Trainer(Evaluation):
         self.model = model
         # Runs of repeated blocks train as scans over stacked weights: the stacked layout exists
         # only in the training state (stacked when it is created, unstacked on write-back).
-        self.fold_repeated_blocks = bool(fold_repeated_blocks)
+        self.layout = TrainingLayout(model, fold_repeated_blocks)
+        self.fold_repeated_blocks = self.layout.fold_repeated_blocks
         remat_policy(remat)  # refuses an unknown policy at compile time
         self.remat = remat
-        self._folding_cache = None
         self.config = config
         self.optimizer = config.optimizer
         self.opt_state = None
@@ -85,16 +86,12 @@ class Trainer(Evaluation):
         return tree_from_paths(pairs)
 
     def folding(self) -> BlockFolding | None:
-        """The model's runs of repeated blocks, when training folds them (not under a distribution,
-        whose layouts name the unstacked weights)."""
-        if not self.fold_repeated_blocks or distribution_lib.distribution() is not None:
-            return None
-        if not hasattr(self.model, "_graph") or not getattr(self.model, "_graph_network", True):
-            return None  # a subclassed model runs its own call: there is no graph of blocks to fold
-        plan = self.model._graph().plan
-        if self._folding_cache is None or self._folding_cache[0] is not plan:
-            self._folding_cache = (plan, BlockFolding.of(self.model))
-        return self._folding_cache[1]
+        """The runs of repeated blocks this trainer folds (``TrainingLayout.folding``)."""
+        return self.layout.folding()
+
+    def stacked_variables(self, params: dict, state: dict) -> tuple[dict, dict]:
+        """``(params, state)`` as the compiled functions read them (``TrainingLayout.stacked``)."""
+        return self.layout.stacked(params, state)[0]
 
     def _prepare_optimizer(self, params) -> None:
         labels = self._trainable_labels()
@@ -271,7 +268,7 @@ class Trainer(Evaluation):
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 if backup is not None and backup.every_steps is None:
-                    backup.save(ResumePoint(self._model_layout(train), epoch + 1, 0, train_source.seed, None))
+                    backup.save(ResumePoint(self.layout.model_layout(train), epoch + 1, 0, train_source.seed, None))
                 if halted:
                     if verbose:
                         print(f"Epoch {epoch + 1}: non-finite loss, gradient or update; training stopped before "
@@ -333,7 +330,7 @@ class Trainer(Evaluation):
                 if guard_nan and bool(carry.halted):
                     return carry, done
                 if backup is not None and planner.at_stop(run_step + done - first):
-                    backup.save(ResumePoint(self._model_layout(carry.train), epoch, done, source.seed, carry.metrics))
+                    backup.save(ResumePoint(self.layout.model_layout(carry.train), epoch, done, source.seed, carry.metrics))
             sources.dispatched(block, carry)
         if opened is not None:  # the epoch ended inside an execution (its short last batch)
             self._live = carry.train
@@ -399,10 +396,8 @@ class Trainer(Evaluation):
         keep theirs."""
         params, state = self.model.get_variables()
         train = TrainState(params, state, self.opt_state, self.step, self.dropout_key)
-        folding = self.folding()
-        if folding is not None:
-            train = train._replace(params=folding.stack_tree(params), state=folding.stack_tree(state),
-                                   opt_state=folding.stack_like_params(self.opt_state, params))
+        (params, state), opt_state = self.layout.stacked(params, state, self.opt_state)
+        train = train._replace(params=params, state=state, opt_state=opt_state)
         return copy_tree(train) if copy else train
 
     def _first_dispatch_donates(self, source, planner: DispatchPlanner, first: int) -> bool:
@@ -425,19 +420,12 @@ class Trainer(Evaluation):
             donated = self.donate_fused or self.donate_one_step
             self._write_back(jax.tree_util.tree_map(jnp.copy, live) if donated else live)
 
-    def _model_layout(self, train: TrainState) -> TrainState:
-        """``train`` in the model's own layout (what backups, the model and the trainer keep)."""
-        folding = self.folding()
-        if folding is None:
-            return train
-        return train._replace(params=folding.unstack_tree(train.params), state=folding.unstack_tree(train.state),
-                              opt_state=folding.unstack_like_params(train.opt_state, train.params))
-
     def _write_back(self, train: TrainState) -> None:
         """Make the model (and callbacks reading it) see the state reached so far."""
-        self._store(self._model_layout(train))
+        self._store(self.layout.model_layout(train))
 
     def _store(self, train: TrainState) -> None:
         """Set the model's weights and the trainer's state from ``train`` in the model's layout."""
         self.model.set_variables(Variables(train.params, train.state))
         self.opt_state, self.step = train.opt_state, train.step
+
