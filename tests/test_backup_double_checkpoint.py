@@ -126,3 +126,24 @@ def test_arguments_as_keras_3_orders_them():
     assert BackupAndRestore("b", "epoch", True).double_checkpoint is True  # third positional, as in Keras
     with pytest.raises(ValueError, match="double_checkpoint must be True or False, received 'yes'"):
         BackupAndRestore("b", double_checkpoint="yes")
+
+
+def test_orbax_keeps_two_checkpoints_and_falls_back_the_same_way(tmp_path, reference_weights):
+    pytest.importorskip("orbax.checkpoint")
+    model, (x, y) = _model(), _data()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=EPOCHS, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path, double_checkpoint=True, backend="orbax"), StopAt(2)])
+    steps = sorted(int(name) for name in os.listdir(tmp_path / "orbax") if name.isdigit())
+    assert steps == [3, 6]  # 3 steps per epoch: after epochs 1 and 2
+    for path in (tmp_path / "orbax" / "6").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"latest backup '.*orbax/6' cannot be restored .*previous one, '.*orbax/3'"):
+        history = model.fit(x, y, batch_size=8, epochs=EPOCHS, verbose=0,
+                            callbacks=[BackupAndRestore(tmp_path, double_checkpoint=True, backend="orbax",
+                                                        delete_checkpoint=False)])
+    assert history.epoch == [1, 2, 3]
+    for ours, theirs in zip(model.get_weights(), reference_weights, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert sorted(int(name) for name in os.listdir(tmp_path / "orbax") if name.isdigit()) == [9, 12]
