@@ -11,6 +11,7 @@ from kfunc.train.callbacks import (
 )
 from kfunc.train.model_checkpoint import ModelCheckpoint
 from kfunc.train.monitor_callbacks import EarlyStopping, MonitorCallback, ReduceLROnPlateau
+from kfunc.train.progbar_logger import ProgbarLogger
 from kfunc.train.tensorboard import TensorBoard
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "MonitorCallback",
+    "ProgbarLogger",
     "ReduceLROnPlateau",
     "TensorBoard",
     "TerminateOnNaN",

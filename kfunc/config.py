@@ -9,12 +9,20 @@
   ``"channels_first"``, the ``data_format`` of convolution, pooling and reshaping layers created
   without one.
 - ``backend()``: always ``"jax"``.
+- ``enable_interactive_logging()`` / ``disable_interactive_logging()`` /
+  ``is_interactive_logging_enabled()``: progress bars and messages to standard output, or to the
+  ``logging`` module (``kfunc/interactive_logging.py``).
 - ``enable_unsafe_deserialization()``: refused; kfunc never runs code named by a file.
 """
 
 from __future__ import annotations
 
 from kfunc.errors import ArgumentError, RefusedError
+from kfunc.interactive_logging import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from kfunc.mixed_precision import dtype_policy, floatx, set_dtype_policy, set_floatx
 
 _DATA_FORMATS = ("channels_last", "channels_first")
@@ -67,11 +75,14 @@ def enable_unsafe_deserialization() -> None:
 
 __all__ = [
     "backend",
+    "disable_interactive_logging",
     "dtype_policy",
+    "enable_interactive_logging",
     "enable_unsafe_deserialization",
     "epsilon",
     "floatx",
     "image_data_format",
+    "is_interactive_logging_enabled",
     "set_dtype_policy",
     "set_epsilon",
     "set_floatx",

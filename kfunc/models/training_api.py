@@ -19,6 +19,7 @@ from kfunc.train.callbacks import CallbackList
 from kfunc.train.compile_config import make_config
 from kfunc.train.loop import Trainer
 from kfunc.train.losses import TrainingConfigError
+from kfunc.train.progbar_logger import with_progbar
 
 
 class TrainingAPI:
@@ -263,10 +264,12 @@ class TrainingAPI:
 
 
 def predict_callbacks(model, callbacks, verbose, steps: int) -> CallbackList | None:
-    """The callbacks of a ``predict`` call, after ``on_predict_begin``; ``None`` without any."""
+    """The callbacks of a ``predict`` call (a ``ProgbarLogger`` added when ``verbose`` is set), after
+    ``on_predict_begin``; ``None`` without any."""
+    verbose = 1 if verbose == "auto" else int(verbose)
+    callbacks = with_progbar(callbacks, verbose)
     if not callbacks:
         return None
-    callback_list = CallbackList(callbacks, model, {"verbose": 1 if verbose == "auto" else int(verbose),
-                                                    "epochs": 1, "steps": steps})
+    callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     return callback_list

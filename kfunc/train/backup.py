@@ -10,7 +10,10 @@ epoch's order is drawn from ``(shuffle seed, epoch)`` and step t's dropout key i
 
 The default store is one file, ``<backup_dir>/backup.npz``: plain arrays (read with
 ``allow_pickle=False``) and one ``meta`` array of UTF-8 JSON, written atomically, so a crash
-during a save leaves the previous backup intact. ``backend="orbax"`` keeps the same arrays and
+during a save leaves the previous backup intact. With ``double_checkpoint=True`` the backup it
+replaces is kept as ``backup.previous.npz`` (renamed, never rewritten), and a latest backup that
+cannot be read (a damaged disk, a file cut short by a copy) gives way to it, with a warning.
+``backend="orbax"`` keeps the same arrays and
 JSON in an Orbax ``CheckpointManager`` under ``<backup_dir>/orbax`` instead (the ``orbax-checkpoint``
 package: the JAX ecosystem's checkpointer, asynchronous-capable and made for sharded, multi-host
 state).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -34,6 +38,7 @@ from kfunc.errors import BackupError  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 FILE_NAME = "backup.npz"
+PREVIOUS_FILE_NAME = "backup.previous.npz"
 
 
 class ResumePoint(NamedTuple):
@@ -125,37 +130,55 @@ def _stored_leaf(stored: dict, name: str, like, path: str):
 
 
 class _NpzStore:
-    """Arrays and a JSON dict in one ``.npz`` file, replaced atomically."""
+    """Arrays and a JSON dict in one ``.npz`` file, replaced atomically; with ``keep_previous``,
+    the file it replaces is first renamed to ``backup.previous.npz``. A version is a file path."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, keep_previous: bool = False):
         self.path = os.path.join(directory, FILE_NAME)
+        self.previous_path = os.path.join(directory, PREVIOUS_FILE_NAME)
+        self.keep_previous = keep_previous
 
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
+    def versions(self) -> list[str]:
+        """The backups to try, newest first (the previous one only with ``keep_previous``).
+        A crash between the rename and the new file's write leaves the previous one alone: it
+        is then the newest."""
+        paths = (self.path, self.previous_path) if self.keep_previous else (self.path,)
+        return [path for path in paths if os.path.exists(path)]
 
     def write(self, arrays: dict, meta: dict) -> None:
         arrays = {name: np.asarray(value) for name, value in jax.device_get(arrays).items()}
+        if self.keep_previous and os.path.exists(self.path):
+            os.replace(self.path, self.previous_path)  # atomic: one complete backup exists at every moment
         with atomic_write(self.path) as stream:
             np.savez(stream, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
-    def read(self, like: dict) -> tuple[dict[str, np.ndarray], dict]:
+    def read(self, like: dict, path: str) -> tuple[dict[str, np.ndarray], dict]:
         try:
-            stored = read_weights_file(self.path)
+            stored = read_weights_file(path)
         except WeightsFileError as error:
-            raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+            raise BackupError(f"'{path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
         meta = stored.pop("meta", None)
         if meta is None or meta.dtype != np.uint8 or meta.ndim != 1:
-            raise BackupError(f"'{self.path}' is not a readable kfunc backup (no meta array of UTF-8 JSON bytes); "
+            raise BackupError(f"'{path}' is not a readable kfunc backup (no meta array of UTF-8 JSON bytes); "
                               "delete it to start afresh.")
         try:
             return stored, json.loads(meta.tobytes().decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            raise BackupError(f"'{self.path}' is not a readable kfunc backup (its meta is not JSON: "
+            raise BackupError(f"'{path}' is not a readable kfunc backup (its meta is not JSON: "
                               f"{type(error).__name__}); delete it to start afresh.") from None
 
+    def describe(self, path: str) -> str:
+        return path
+
+    def discard(self, path: str) -> None:
+        """Remove a backup that could not be read, before a good one takes its place."""
+        if path == self.path and os.path.exists(path):
+            os.remove(path)
+
     def delete(self) -> None:
-        if self.exists():
-            os.remove(self.path)
+        for path in (self.path, self.previous_path):
+            if os.path.exists(path):
+                os.remove(path)
 
 
 class _OrbaxStore:
@@ -163,7 +186,7 @@ class _OrbaxStore:
     Arrays go to Orbax as they are on the devices, sharded or not, and come back with the
     shardings of the run that restores them (each process writes and reads its own shards)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, keep_previous: bool = False):
         try:
             import orbax.checkpoint as ocp
         except ImportError:
@@ -172,17 +195,30 @@ class _OrbaxStore:
             ) from None
         self.ocp = ocp
         self.path = os.path.join(os.path.abspath(directory), "orbax")
+        self.keep_previous = keep_previous
         self._manager = None
 
     @property
     def manager(self):
         if self._manager is None:
-            options = self.ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+            options = self.ocp.CheckpointManagerOptions(max_to_keep=2 if self.keep_previous else 1, create=True)
             self._manager = self.ocp.CheckpointManager(self.path, options=options)
         return self._manager
 
-    def exists(self) -> bool:
-        return os.path.isdir(self.path) and self.manager.latest_step() is not None
+    def versions(self) -> list[int]:
+        """The steps of the checkpoints to try, newest first."""
+        if not os.path.isdir(self.path):
+            return []
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        return steps[:2] if self.keep_previous else steps[:1]
+
+    def describe(self, step: int) -> str:
+        return os.path.join(self.path, str(step))
+
+    def discard(self, step: int) -> None:
+        """Remove a checkpoint that could not be read (it would otherwise stay the newest by step)."""
+        if step in self.manager.all_steps():
+            self.manager.delete(step)
 
     def write(self, arrays: dict, meta: dict) -> None:
         # Orbax names files after the keys: store the arrays by position, their paths in the JSON.
@@ -193,8 +229,7 @@ class _OrbaxStore:
         self.manager.save(int(arrays["step"]), args=args, force=True)
         self.manager.wait_until_finished()
 
-    def read(self, like: dict) -> tuple[dict, dict]:
-        step = self.manager.latest_step()
+    def read(self, like: dict, step: int) -> tuple[dict, dict]:
         try:
             meta = dict(self.manager.restore(step, args=self.ocp.args.Composite(meta=self.ocp.args.JsonRestore()))["meta"])
             names = meta.pop("names")
@@ -210,7 +245,8 @@ class _OrbaxStore:
             restored = self.manager.restore(step, args=args)["arrays"]
             arrays = {n: restored[f"a{i}"] for i, n in enumerate(names)}
         except Exception as error:  # orbax raises many types for a damaged checkpoint
-            raise BackupError(f"'{self.path}' is not a readable kfunc backup ({error}); delete it to start afresh.") from None
+            raise BackupError(f"'{self.describe(step)}' is not a readable kfunc backup ({error}); delete it to start "
+                              "afresh.") from None
         return arrays, meta
 
     def delete(self) -> None:
@@ -224,22 +260,30 @@ class BackupAndRestore(Callback):
 
     ``save_freq``: ``"epoch"`` (after each epoch) or an int ``n`` (every ``n`` training steps, counted
     over the whole run; ``fit`` then dispatches its steps in blocks that end on those steps, with no
-    per-step host sync). ``delete_checkpoint``: remove the backup when ``fit`` completes.
-    ``backend``: ``"npz"`` (one file) or ``"orbax"`` (an Orbax checkpoint folder).
+    per-step host sync). ``double_checkpoint``: keep the backup before the latest too and, when the
+    latest cannot be read, warn and restore the previous one (twice the disk space).
+    ``delete_checkpoint``: remove the backup when ``fit`` completes. ``backend``: ``"npz"`` (one
+    file) or ``"orbax"`` (an Orbax checkpoint folder).
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, *, backend="npz"):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True, *,
+                 backend="npz"):
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"BackupAndRestore: backup_dir must be a folder path, received {backup_dir!r}.")
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq <= 0):
             raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int, received {save_freq!r}.")
+        if not isinstance(double_checkpoint, bool):
+            raise ValueError(f"BackupAndRestore: double_checkpoint must be True or False, received {double_checkpoint!r}.")
         if backend not in ("npz", "orbax"):
             raise ValueError(f"BackupAndRestore: backend must be 'npz' or 'orbax', received {backend!r}.")
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
+        self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint
-        self.store = _NpzStore(self.backup_dir) if backend == "npz" else _OrbaxStore(self.backup_dir)
+        store = _NpzStore if backend == "npz" else _OrbaxStore
+        self.store = store(self.backup_dir, keep_previous=double_checkpoint)
+        self._unreadable = None  # the latest backup, when it could not be read and the previous one was restored
 
     @property
     def every_steps(self) -> int | None:
@@ -247,24 +291,55 @@ class BackupAndRestore(Callback):
         return None if self.save_freq == "epoch" else self.save_freq
 
     def save(self, point: ResumePoint) -> None:
-        """Write ``point`` (fetching it from the device) over the previous backup, atomically."""
+        """Write ``point`` (fetching it from the device) over the previous backup, atomically (with
+        ``double_checkpoint``, the backup it replaces is kept as the previous one, unless it was unreadable)."""
         arrays = _named_arrays(point.train, point.metrics)
         meta = {"format": FORMAT_VERSION, "epoch": point.epoch, "batch": point.batch,
                 "shuffle_seed": list(point.shuffle_seed), "has_metrics": point.metrics is not None}
+        if self._unreadable is not None:
+            self.store.discard(self._unreadable)
+            self._unreadable = None
         self.store.write(arrays, meta)
 
     def load(self, like: TrainState, metrics_like) -> ResumePoint | None:
-        """The saved point, shaped like ``like`` (the run's current state), or None if there is none."""
-        if not self.store.exists():
-            return None
-        stored, meta = self.store.read(_named_arrays(like, metrics_like))
-        _check_meta(meta, self.store.path)
+        """The saved point, shaped like ``like`` (the run's current state), or None if there is none.
+        With ``double_checkpoint``, a latest backup that cannot be restored gives way to the previous one."""
+        self._unreadable = None
+        versions = self.store.versions()
+        failures = []
+        for version in versions:
+            try:
+                point = self._load_version(version, like, metrics_like)
+            except BackupError as error:
+                failures.append(error)
+                if len(failures) < len(versions):
+                    warnings.warn(f"BackupAndRestore: the latest backup '{self.store.describe(version)}' cannot be "
+                                  f"restored ({error}); restoring the previous one, "
+                                  f"'{self.store.describe(versions[-1])}'.", stacklevel=2)
+                continue
+            self._unreadable = versions[0] if failures else None
+            return point
+        if len(failures) > 1:
+            raise BackupError(
+                f"BackupAndRestore: neither backup in '{self.backup_dir}' can be restored: the latest, "
+                f"'{self.store.describe(versions[0])}' ({failures[0]}), nor the previous, "
+                f"'{self.store.describe(versions[1])}' ({failures[1]}); delete the folder to start afresh or give "
+                "BackupAndRestore another backup_dir."
+            )
+        if failures:
+            raise failures[0]
+        return None
+
+    def _load_version(self, version, like: TrainState, metrics_like) -> ResumePoint:
+        path = self.store.describe(version)
+        stored, meta = self.store.read(_named_arrays(like, metrics_like), version)
+        _check_meta(meta, path)
         where = self.backup_dir
-        counters = [_stored_leaf(stored, name, leaf, self.store.path) for name, leaf in (("step", like.step), ("key", like.key))]
+        counters = [_stored_leaf(stored, name, leaf, path) for name, leaf in (("step", like.step), ("key", like.key))]
         sections = ("params", "state", "opt") + (("metrics",) if meta["has_metrics"] else ())
         stray = [name for name in stored if not name.startswith(sections)]
         if stray:
-            raise BackupError(f"'{self.store.path}' is not a readable kfunc backup: it holds arrays {stray[:5]} that belong "
+            raise BackupError(f"'{path}' is not a readable kfunc backup: it holds arrays {stray[:5]} that belong "
                               "to no part of a training run; delete it to start afresh.")
         train = TrainState(
             _unflat(stored, "params", like.params, "weights", where),

@@ -103,17 +103,32 @@ class CallbackList:
             callback.set_model(model)
             callback.set_params(params)
 
+    # A progress display (a callback with ``shows_progress``, e.g. ProgbarLogger) does not need
+    # every batch: its batch hooks run when the loop has the logs anyway (``show_progress``).
+    def _participants(self):
+        return [c for c in self.callbacks if not getattr(c, "shows_progress", False)]
+
     @property
     def uses_batch_hooks(self) -> bool:
-        return any(c.overrides(TRAIN_BATCH_HOOKS) for c in self.callbacks)
+        return any(c.overrides(TRAIN_BATCH_HOOKS) for c in self._participants())
 
     @property
     def uses_test_batch_hooks(self) -> bool:
-        return any(c.overrides(TEST_BATCH_HOOKS) for c in self.callbacks)
+        return any(c.overrides(TEST_BATCH_HOOKS) for c in self._participants())
 
     @property
     def uses_predict_batch_hooks(self) -> bool:
-        return any(c.overrides(PREDICT_BATCH_HOOKS) for c in self.callbacks)
+        return any(c.overrides(PREDICT_BATCH_HOOKS) for c in self._participants())
+
+    @property
+    def has_progress_display(self) -> bool:
+        return len(self._participants()) < len(self.callbacks)
+
+    def show_progress(self, hook: str, batch: int, logs: dict) -> None:
+        """Call the batch hook ``hook`` of the progress displays only."""
+        for callback in self.callbacks:
+            if getattr(callback, "shows_progress", False):
+                getattr(callback, hook)(batch, logs=_as_logs(logs))
 
     def _call(self, hook: str, *args, logs=None):
         logs = _as_logs(logs)

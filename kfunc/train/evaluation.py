@@ -4,8 +4,6 @@ training state and the folded layout these methods use)."""
 
 from __future__ import annotations
 
-import time
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -15,7 +13,7 @@ from kfunc.data.fit_data import fit_arrays
 from kfunc.distribution import place_weights
 from kfunc.train.callbacks import CallbackList
 from kfunc.train.compiled import logs_result
-from kfunc.train.progress import Progress
+from kfunc.train.progbar_logger import with_progbar
 from kfunc.train.rollback import rolled_back_on_failure
 from kfunc.train.step import Carry
 
@@ -33,7 +31,8 @@ class Evaluation:
     def _evaluate_source(self, source, params, state, functions, callbacks: CallbackList | None = None):
         """Dispatch evaluation over ``source``; returns the metric states (``functions.logs`` reads them).
         With ``callbacks``: ``on_test_begin``/``on_test_end`` around it and, only if a callback
-        overrides a test batch hook, one batch per dispatch with the batch hooks around each."""
+        overrides a test batch hook, one batch per dispatch with the batch hooks around each
+        (otherwise a progress display sees the last batch's logs once, at the end)."""
         metrics = functions.init_metrics()
         per_batch = callbacks is not None and callbacks.uses_test_batch_hooks
         if callbacks is not None:
@@ -49,6 +48,7 @@ class Evaluation:
                 metrics = functions.run_eval(metrics, params, state, block.data, block.indices, block.start,
                                              block.stop - block.start, batch_size=block.batch_size)
                 sources.dispatched(block, metrics)
+                batch += block.stop - block.start
                 continue
             for step in steps:
                 if per_batch:
@@ -66,7 +66,10 @@ class Evaluation:
             if self.model.stop_evaluating:
                 break
         if callbacks is not None:
-            callbacks.on_test_end(functions.logs(metrics))
+            logs = functions.logs(metrics)
+            if not per_batch and batch and callbacks.has_progress_display:
+                callbacks.show_progress("on_test_batch_end", batch - 1, logs)
+            callbacks.on_test_end(logs)
         return metrics
 
     def evaluate(self, x, y, *, batch_size, verbose, sample_weight, steps, return_dict, callbacks=None):
@@ -75,7 +78,6 @@ class Evaluation:
         placement = self.placement("evaluate")
         source = sources.make_source(self.model, self.config, x, y, sample_weight, None, batch_size, steps, shuffle=False,
                              role="evaluate", placement=placement)
-        started = time.perf_counter()
         with rolled_back_on_failure(self):
             label_shapes = sources.label_shapes(source)
             if placement is not None:
@@ -85,19 +87,14 @@ class Evaluation:
                 self._prepare_optimizer(params)
             functions = self._functions(label_shapes, guard_nan=False, placement=placement)
             params, state = self.stacked_variables(params, state)  # folded blocks' weights stacked
+            verbose = 1 if verbose == "auto" else int(verbose)
+            callbacks = with_progbar(callbacks, verbose)
             callback_list = None
             if callbacks:
                 total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else steps
-                callback_list = CallbackList(callbacks, self.model, {"verbose": 1 if verbose == "auto" else int(verbose),
-                                                                     "epochs": 1, "steps": total})
+                callback_list = CallbackList(callbacks, self.model, {"verbose": verbose, "epochs": 1, "steps": total})
             logs = functions.logs(self._evaluate_source(source, params, state, functions, callback_list))
             self.metrics_names = list(logs)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        if verbose:
-            total = source.steps_per_epoch if isinstance(source, sources.ArraySource) else None
-            progress = Progress(total, verbose)
-            progress.start = started
-            progress.finish(total or 0, logs)
         return logs_result(logs, return_dict)
 
     # ------------------------------------------------------------------ one batch

@@ -35,7 +35,8 @@ from kfunc.train.callbacks import CallbackList, History
 from kfunc.train.dispatch import DispatchPlanner
 from kfunc.train.optimizers import Optimizer, transformation_of
 from kfunc.train.packing import PackedSteps
-from kfunc.train.progress import Progress
+from kfunc.interactive_logging import stdout_is_live
+from kfunc.train.progbar_logger import with_progbar
 from kfunc.train.rollback import rolled_back_on_failure
 from kfunc.train.compiled import Compiled, copy_tree, jitted, unjitted
 from kfunc.train.evaluation import Evaluation, positive_int
@@ -197,14 +198,18 @@ class Trainer(Evaluation):
         user_callbacks = list(callbacks or [])
         guard_nan = terminate_on_nan or any(getattr(c, "guards_nan", False) for c in user_callbacks)
         verbose = 1 if verbose == "auto" else int(verbose)
-        # Without callbacks, live display or NaN guard, nothing needs the host between epochs: the
-        # whole fit is dispatched at once and the logs are fetched at the end, or, to print a line
-        # per epoch, one epoch late (after the next is dispatched, so the device never waits for
-        # the host: 0.66-0.73x -> 0.87x of a hand-written scan on a dispatch-bound model, verbose=2).
-        host_each_epoch = bool(user_callbacks) or guard_nan or Progress(None, verbose).interactive
         history = History()
         steps = train_source.steps_per_epoch if isinstance(train_source, sources.ArraySource) else steps_per_epoch
-        callback_list = CallbackList(user_callbacks + [history], model, {"epochs": epochs, "steps": steps, "verbose": verbose})
+        live_display = verbose == 1 and stdout_is_live()
+        # Without callbacks (progress displays aside), live display or NaN guard, nothing needs the
+        # host between epochs: the whole fit is dispatched at once and the logs are fetched at the
+        # end, or, to print a line per epoch, one epoch late (after the next is dispatched, so the
+        # device never waits for the host: 0.66-0.73x -> 0.87x of a hand-written scan on a
+        # dispatch-bound model, verbose=2). A line for an epoch of unknown length needs its count.
+        participants = [c for c in user_callbacks if not getattr(c, "shows_progress", False)]
+        host_each_epoch = bool(participants) or guard_nan or live_display or bool(verbose and steps is None)
+        callback_list = CallbackList(with_progbar(user_callbacks + [history], verbose), model,
+                                     {"epochs": epochs, "steps": steps, "verbose": verbose})
         with rolled_back_on_failure(self):
             params, _ = self._place(placement)
             functions = self._functions(label_shapes, guard_nan=guard_nan, placement=placement)
@@ -220,7 +225,7 @@ class Trainer(Evaluation):
             planner = DispatchPlanner(
                 self.config.steps_per_execution,
                 every_step=callback_list.uses_batch_hooks,
-                live_display=Progress(None, verbose).interactive,
+                live_display=live_display,
                 stop_every=backup.every_steps if backup is not None else None,
             )
             model.stop_training = False
@@ -234,12 +239,10 @@ class Trainer(Evaluation):
                     # after the callbacks: they may set weights or the rate
                     first_batch = resume.batch if resume and epoch == resume.epoch else 0
                     train = self._private_state(copy=self._first_dispatch_donates(train_source, planner, first_batch))
-                progress = Progress(steps, verbose)
-                if host_each_epoch:
-                    progress.header(epoch, epochs)
                 first, metrics = (resume.batch, resume.metrics) if resume and epoch == resume.epoch else (0, None)
-                carry, done = self._train_epoch(train, train_source, epoch, functions, planner, progress, callback_list,
-                                                guard_nan, first=first, metrics=metrics, backup=backup, run_step=run_step)
+                carry, done = self._train_epoch(train, train_source, epoch, functions, planner, callback_list,
+                                                guard_nan, first=first, metrics=metrics, backup=backup, run_step=run_step,
+                                                host_each_epoch=host_each_epoch)
                 run_step += done - first
                 train = carry.train
                 halted = guard_nan and bool(carry.halted)
@@ -257,14 +260,13 @@ class Trainer(Evaluation):
                                                         callback_list if host_each_epoch else None)
                     self._live = None
                 if not host_each_epoch:
-                    pending.append((epoch, done, progress, carry.metrics, val_metrics))
+                    pending.append((epoch, carry.metrics, val_metrics))
                     if verbose:
-                        last_logs = self._report_epochs(pending[:-1], functions, callback_list, epochs) or last_logs
+                        last_logs = self._report_epochs(pending[:-1], functions, callback_list) or last_logs
                         pending = pending[-1:]
                     continue
                 epoch_logs = self._epoch_logs(functions, carry.metrics, val_metrics)
                 last_logs = epoch_logs
-                progress.finish(done, epoch_logs)
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 if backup is not None and backup.every_steps is None:
@@ -278,15 +280,17 @@ class Trainer(Evaluation):
                     break
             if pending:
                 self._write_back(train)
-                last_logs = self._report_epochs(pending, functions, callback_list, epochs) or last_logs
+                last_logs = self._report_epochs(pending, functions, callback_list) or last_logs
             callback_list.on_train_end(last_logs)
         model.history = history
         return history
 
-    def _train_epoch(self, train, source, epoch, functions, planner, progress, callback_list, guard_nan, *,
-                     first=0, metrics=None, backup=None, run_step=0):
+    def _train_epoch(self, train, source, epoch, functions, planner, callback_list, guard_nan, *,
+                     first=0, metrics=None, backup=None, run_step=0, host_each_epoch=True):
         """Dispatch one epoch's steps from batch ``first`` (with the epoch's ``metrics`` so far);
-        ``run_step``: steps of the run before this call. Returns ``(carry, steps_done)``."""
+        ``run_step``: steps of the run before this call. Progress displays get the logs after
+        each dispatch whose logs are read (live bar, every-step callbacks) and, with
+        ``host_each_epoch``, after the epoch's last batch. Returns ``(carry, steps_done)``."""
         carry = Carry(train, functions.init_metrics() if metrics is None else metrics, jnp.zeros((), bool))
         done = first
         # As Keras 3: on_train_batch_begin(first step) and on_train_batch_end(first step +
@@ -295,6 +299,7 @@ class Trainer(Evaluation):
         per_call = planner.steps_per_callback
         opened = None  # first step of the execution whose on_train_batch_end is due
         logs = None
+        shown = first  # steps whose logs the progress displays have seen
         for block in sources.dispatches(source, epoch, first):
             whole = isinstance(block, sources.WholeBatches)
             if whole and planner.one_at_a_time and not (planner.every_step or planner.live_display or backup):
@@ -319,7 +324,6 @@ class Trainer(Evaluation):
                 if planner.every_step or planner.live_display:
                     logs = functions.logs(carry.metrics)
                     planner.observe(n, time.perf_counter() - began)
-                    progress.update(done, logs)
                     if planner.every_step and done - opened >= per_call:
                         self._live = carry.train
                         callback_list.on_train_batch_end(opened + per_call - 1, logs)
@@ -327,6 +331,9 @@ class Trainer(Evaluation):
                         opened = None
                         if self.model.stop_training:
                             return carry, done
+                    elif planner.live_display:
+                        callback_list.show_progress("on_train_batch_end", done - 1, logs)
+                        shown = done
                 if guard_nan and bool(carry.halted):
                     return carry, done
                 if backup is not None and planner.at_stop(run_step + done - first):
@@ -336,6 +343,8 @@ class Trainer(Evaluation):
             self._live = carry.train
             callback_list.on_train_batch_end(opened + per_call - 1, logs)
             self._live = None
+        elif host_each_epoch and shown != done and not planner.every_step and callback_list.has_progress_display:
+            callback_list.show_progress("on_train_batch_end", done - 1, functions.logs(carry.metrics))
         return carry, done
 
     def _one_step_per_dispatch(self, functions: Compiled, carry, block: sources.WholeBatches):
@@ -353,15 +362,13 @@ class Trainer(Evaluation):
             buffers = packed.step(buffers, data, indices, step, batch_size=size)
         return packed.unpack(buffers)
 
-    def _report_epochs(self, pending: list, functions: Compiled, callback_list, epochs: int) -> dict | None:
-        """Fetch, print and hand to ``History`` the logs of epochs dispatched earlier, each
-        ``(epoch, steps done, its Progress, metric states, validation metric states)``; returns the
+    def _report_epochs(self, pending: list, functions: Compiled, callback_list) -> dict | None:
+        """Fetch the logs of epochs dispatched earlier, each ``(epoch, metric states, validation
+        metric states)``, and end those epochs (``History``, the progress display); returns the
         last epoch's logs (None when ``pending`` is empty)."""
         logs = None
-        for epoch, done, progress, metrics, val_metrics in pending:
+        for epoch, metrics, val_metrics in pending:
             logs = self._epoch_logs(functions, metrics, val_metrics)
-            progress.header(epoch, epochs)
-            progress.finish(done, logs)
             callback_list.on_epoch_end(epoch, logs)
         return logs
 

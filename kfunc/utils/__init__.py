@@ -1,6 +1,11 @@
 """``kfunc.utils``: Keras 3's utilities (``get_file`` is left out: kfunc never downloads)."""
 
 from kfunc.backend import clear_session, is_keras_tensor, standardize_dtype
+from kfunc.interactive_logging import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from kfunc.plotting import model_to_dot, plot_model
 from kfunc.saving import (
     CustomObjectScope,
@@ -12,6 +17,7 @@ from kfunc.saving import (
     register_keras_serializable,
     serialize_keras_object,
 )
+from kfunc.train.progress import Progbar
 from kfunc.utils.dataset_split import split_dataset
 from kfunc.utils.numerical import normalize, to_categorical
 from kfunc.utils.py_dataset import PyDataset, Sequence
@@ -21,15 +27,19 @@ from kfunc.utils.structures import get_source_inputs, pack_x_y_sample_weight, un
 
 __all__ = [
     "CustomObjectScope",
+    "Progbar",
     "PyDataset",
     "Sequence",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
     "get_source_inputs",
+    "is_interactive_logging_enabled",
     "is_keras_tensor",
     "model_to_dot",
     "normalize",
