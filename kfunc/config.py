@@ -12,6 +12,10 @@
 - ``enable_interactive_logging()`` / ``disable_interactive_logging()`` /
   ``is_interactive_logging_enabled()``: progress bars and messages to standard output, or to the
   ``logging`` module (``kfunc/interactive_logging.py``).
+- ``max_epochs()`` / ``set_max_epochs(n)``, ``max_steps_per_epoch()`` /
+  ``set_max_steps_per_epoch(n)``: debugging caps on ``fit``'s epochs and on the steps of each
+  epoch, ``evaluate`` and ``predict`` (also from ``KERAS_MAX_EPOCHS`` /
+  ``KERAS_MAX_STEPS_PER_EPOCH``; ``kfunc/run_limits.py``).
 - ``enable_unsafe_deserialization()``: refused; kfunc never runs code named by a file.
 """
 
@@ -24,6 +28,7 @@ from kfunc.interactive_logging import (
     is_interactive_logging_enabled,
 )
 from kfunc.mixed_precision import dtype_policy, floatx, set_dtype_policy, set_floatx
+from kfunc.run_limits import max_epochs, max_steps_per_epoch, set_max_epochs, set_max_steps_per_epoch
 
 _DATA_FORMATS = ("channels_last", "channels_first")
 _epsilon = 1e-7
@@ -83,8 +88,12 @@ __all__ = [
     "floatx",
     "image_data_format",
     "is_interactive_logging_enabled",
+    "max_epochs",
+    "max_steps_per_epoch",
     "set_dtype_policy",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
+    "set_max_epochs",
+    "set_max_steps_per_epoch",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ from kfunc.data.sources import is_array_like, prediction_inputs, put_batch, whol
 from kfunc.distribution import distribution, place_weights
 from kfunc.folding import BlockFolding
 from kfunc.lower import apply_stacked
+from kfunc.run_limits import capped_epochs, capped_steps
 from kfunc.saving import weights as weights_lib
 from kfunc.train import optimizers as optimizers_lib
 from kfunc.train.callbacks import CallbackList
@@ -90,6 +92,9 @@ class TrainingAPI:
         If anything raises (a callback, bad data, ``KeyboardInterrupt``), the model and its
         optimizer are left exactly as they were before the call."""
         trainer = self._require_compiled("fit")
+        epochs, steps_per_epoch = capped_epochs(epochs), capped_steps(steps_per_epoch)
+        if validation_data is not None or validation_split:
+            validation_steps = capped_steps(validation_steps)
         return trainer.fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
@@ -105,6 +110,7 @@ class TrainingAPI:
         """Loss and metrics on ``(x, y)``: a scalar, a list in ``metrics_names`` order, or a dict.
         ``callbacks`` get ``on_test_begin``/``on_test_end`` and the test batch hooks."""
         trainer = self._require_compiled("evaluate")
+        steps = capped_steps(steps)
         return trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                 steps=steps, return_dict=return_dict, callbacks=callbacks)
 
@@ -157,7 +163,7 @@ class TrainingAPI:
     def _build_from_data(self, x) -> None:
         """A model whose input shape is not known yet (Sequential) takes it from the data."""
 
-    def predict(self, x, batch_size: int = 32, verbose=0, callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` (arrays as for ``fit``), computed batch by batch by one compiled
         function; the last, shorter batch runs at its own size (one more compile, cached), so no
         layer ever sees padding rows. ``batch_size`` is capped at the number of samples. ``x`` may
@@ -167,8 +173,15 @@ class TrainingAPI:
         each batch, the predict batch hooks (``on_predict_batch_end`` logs hold ``{"outputs": batch
         outputs}``).
 
+        ``steps``: stop after that many batches (None: all of ``x``). ``verbose`` (``"auto"`` is
+        1) shows a progress bar, as Keras 3.
+
         Returns an array ``(samples, ...)`` per output, in the model's output structure.
         """
+        batch_size = 32 if batch_size is None else batch_size
+        steps = capped_steps(steps)
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0):
+            raise DataError(f"predict: steps must be a positive integer or None, received {steps!r}.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise DataError(f"predict: batch_size must be a positive integer, received {batch_size!r}.")
         placement = Trainer.placement("predict")
@@ -176,9 +189,12 @@ class TrainingAPI:
             placement.distribution.check_batch_size(batch_size, "predict")
             place_weights(self, placement.distribution)
         if is_array_like(x):
-            batches, steps = self._array_batches(x, batch_size, placement)
+            batches, count = self._array_batches(x, batch_size, placement)
         else:
-            batches, steps = prediction_inputs(self, x), (len(x) if hasattr(x, "__len__") else None)
+            batches, count = prediction_inputs(self, x), (len(x) if hasattr(x, "__len__") else None)
+        if steps is not None:
+            batches, count = itertools.islice(batches, steps), (steps if count is None else min(steps, count))
+        steps = count
         forward, params, state = self._inference()
         names = self.input_names
         callback_list = predict_callbacks(self, callbacks, verbose, steps)
