@@ -34,7 +34,7 @@ from kfunc.data import fit_data, streaming
 from kfunc.data.arrays import DataError, model_input_arrays
 from kfunc.data.fit_data import ArrayData, fit_arrays
 from kfunc.data.id_checks import check_embedding_ids
-from kfunc.data.prefetch import prefetched
+from kfunc.data.prefetch import ReadAhead, prefetched
 
 SMALL_ROW_BYTES = 512
 PREFETCH_BATCHES = 2  # batches of an iterable read ahead of the step
@@ -177,6 +177,20 @@ class StreamingSource(ArraySource):
         self.placement = placement
         self.budget = budget
         self.chunk_steps = streaming.chunk_steps(data, self.batch_size, budget)
+        # With ``epochs`` set (fit), the next epoch's first chunk is read while this epoch's last
+        # chunks train; without (evaluate, validation), nothing is read ahead.
+        self.epochs: int | None = None
+        self._ahead = ReadAhead()
+
+    def _chunk(self, order, begin: int, end: int):
+        """Whole batches ``begin`` to ``end`` of the epoch whose row order is ``order``, read and
+        checked on the host, as a tree of arrays."""
+        size = self.batch_size
+        rows = slice(begin * size, end * size) if order is None else order[begin * size:end * size]
+        return as_tree(self.data.take(rows))
+
+    def _key(self, epoch: int, begin: int, end: int) -> tuple:
+        return (epoch if self.shuffle else None, begin, end)
 
     def blocks(self, epoch: int, first: int = 0):
         """The epoch's blocks from batch ``first`` on: ``WholeBatches`` per chunk, then ``OneBatch``."""
@@ -190,7 +204,12 @@ class StreamingSource(ArraySource):
         def host_chunks():
             for begin in range(first, stop, self.chunk_steps):
                 end = min(begin + self.chunk_steps, stop)
-                yield as_tree(self.data.take(rows(begin * size, end * size))), end - begin
+                tree = self._ahead.take(self._key(epoch, begin, end), lambda: self._chunk(order, begin, end))
+                if end == stop and self.epochs is not None and epoch + 1 < self.epochs:
+                    after = min(self.chunk_steps, stop)
+                    self._ahead.start(self._key(epoch + 1, 0, after),
+                                      lambda: self._chunk(self.order(epoch + 1), 0, after))
+                yield tree, end - begin
 
         # Before a chunk goes to the device, the one before the current chunk must be done.
         fences: list = []

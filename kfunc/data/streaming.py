@@ -32,6 +32,11 @@ RELEASE_EVERY_BYTES = 16 * 2**20  # of a memory map read, before its pages are g
 # What one scattered row read maps of a file: Linux maps the pages around a faulting one (64 KiB
 # fault-around, whole large page-cache folios); measured ~240 KiB per row on kernel 6.x.
 FAULT_AROUND_BYTES = 256 * 2**10
+# Scattered small rows closer than this in a file are read in one call, with the bytes between
+# them: 25,600 shuffled rows of 40 bytes out of 338 K took 36 ms one call each, 17 ms in spans.
+SPAN_GAP_BYTES = 4 * 2**10
+SPAN_ROW_BYTES = 2**10  # rows this large or larger are read one call each (a span's bookkeeping costs more)
+SPAN_MAX_BYTES = 4 * 2**20  # per call (and per scratch buffer) when reading a span
 
 
 def default_budget(device=None) -> int:
@@ -186,16 +191,47 @@ def _file_place(array) -> _FilePlace | None:
 
 def _read_rows_from_file(place: _FilePlace, rows, out: np.ndarray) -> None:
     """Read ``rows`` of the file at ``place`` into ``out`` (one row per ``out`` row): contiguous
-    rows in one call, scattered rows one call each, straight into ``out``."""
+    rows in one call; scattered rows in file order, rows closer than ``SPAN_GAP_BYTES`` read
+    together with the bytes between them (small rows: one call per span instead of per row), each
+    placed straight into its ``out`` row."""
     descriptor = os.open(place.filename, os.O_RDONLY)
     try:
-        if isinstance(rows, range) and rows.step == 1 and place.stride == out[:1].nbytes:
+        row_bytes = out[:1].nbytes
+        if isinstance(rows, range) and rows.step == 1 and place.stride == row_bytes:
             _read_exactly(descriptor, memoryview(out).cast("B"), place.offset + rows.start * place.stride)
             return
-        for i, row in enumerate(np.asarray(rows).tolist()):
-            _read_exactly(descriptor, memoryview(out[i]).cast("B"), place.offset + row * place.stride)
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        out_rows = out.reshape(len(out), -1).view(np.uint8)  # (rows, row_bytes)
+        gap_limit = SPAN_GAP_BYTES if row_bytes < SPAN_ROW_BYTES else -1  # large rows: always one call each
+        breaks = np.flatnonzero(np.diff(ordered) * place.stride > gap_limit) + 1
+        starts, ends = np.r_[0, breaks], np.r_[breaks, len(ordered)]
+        alone = ends - starts == 1  # most rows of a large file: one call straight into its row
+        offsets = place.offset + ordered[starts[alone]] * place.stride
+        for target, offset in zip(order[starts[alone]].tolist(), offsets.tolist(), strict=True):
+            _read_exactly(descriptor, memoryview(out_rows[target]), offset)
+        for begin, end in zip(starts[~alone].tolist(), ends[~alone].tolist(), strict=True):
+            _read_span(descriptor, place, ordered[begin:end], order[begin:end], out_rows, row_bytes)
     finally:
         os.close(descriptor)
+
+
+def _read_span(descriptor: int, place: _FilePlace, ordered, targets, out_rows: np.ndarray, row_bytes: int) -> None:
+    """Rows ``ordered`` (sorted, close together in the file) into ``out_rows[targets]``, read in
+    calls of at most ``SPAN_MAX_BYTES``."""
+    per_read = max(1, SPAN_MAX_BYTES // place.stride)
+    begin = 0
+    while begin < len(ordered):
+        first = int(ordered[begin])
+        end = int(np.searchsorted(ordered, first + per_read, side="left"))
+        length = (int(ordered[end - 1]) - first) * place.stride + row_bytes
+        buffer = np.empty(length, np.uint8)
+        _read_exactly(descriptor, memoryview(buffer), place.offset + first * place.stride)
+        spanned = np.lib.stride_tricks.as_strided(buffer, (int(ordered[end - 1]) - first + 1, row_bytes),
+                                                  (place.stride, 1), writeable=False)
+        out_rows[targets[begin:end]] = spanned[ordered[begin:end] - first]
+        begin = end
 
 
 def _read_exactly(descriptor: int, target: memoryview, offset: int) -> None:

@@ -194,6 +194,8 @@ class Trainer(Evaluation):
                                                    validation_batch_size or batch_size, validation_steps, placement,
                                                    budget)
         label_shapes = sources.label_shapes(train_source)
+        if isinstance(train_source, sources.StreamingSource):
+            train_source.epochs = epochs  # each epoch's first chunk is read while the one before trains
 
         user_callbacks = list(callbacks or [])
         guard_nan = terminate_on_nan or any(getattr(c, "guards_nan", False) for c in user_callbacks)
