@@ -22,6 +22,7 @@ puts each on the device as it is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -189,6 +190,10 @@ class StreamingSource(ArraySource):
         rows = slice(begin * size, end * size) if order is None else order[begin * size:end * size]
         return as_tree(self.data.take(rows))
 
+    def _next_first_chunk(self, epoch: int, end: int):
+        """The first ``end`` whole batches of epoch ``epoch + 1`` (its row order drawn here)."""
+        return self._chunk(self.order(epoch + 1), 0, end)
+
     def _key(self, epoch: int, begin: int, end: int) -> tuple:
         return (epoch if self.shuffle else None, begin, end)
 
@@ -204,11 +209,10 @@ class StreamingSource(ArraySource):
         def host_chunks():
             for begin in range(first, stop, self.chunk_steps):
                 end = min(begin + self.chunk_steps, stop)
-                tree = self._ahead.take(self._key(epoch, begin, end), lambda: self._chunk(order, begin, end))
+                tree = self._ahead.take(self._key(epoch, begin, end), functools.partial(self._chunk, order, begin, end))
                 if end == stop and self.epochs is not None and epoch + 1 < self.epochs:
                     after = min(self.chunk_steps, stop)
-                    self._ahead.start(self._key(epoch + 1, 0, after),
-                                      lambda: self._chunk(self.order(epoch + 1), 0, after))
+                    self._ahead.start(self._key(epoch + 1, 0, after), functools.partial(self._next_first_chunk, epoch, after))
                 yield tree, end - begin
 
         # Before a chunk goes to the device, the one before the current chunk must be done.
