@@ -194,5 +194,7 @@ def test_evaluate_prints_keras_3s_line(model, capsys):
 def test_predict_shows_a_bar_when_verbose(model, capsys):
     model.predict(X, batch_size=8, verbose=1)
     assert _final_line(capsys.readouterr().out) == "5/5 " + "━" * 20 + " T T/step"
-    model.predict(X, batch_size=8)
+    model.predict(X, batch_size=8)  # Keras 3's default, verbose="auto": a bar too
+    assert _final_line(capsys.readouterr().out) == "5/5 " + "━" * 20 + " T T/step"
+    model.predict(X, batch_size=8, verbose=0)
     assert capsys.readouterr().out == ""
