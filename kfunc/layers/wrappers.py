@@ -8,7 +8,8 @@ import jax.numpy as jnp
 
 from kfunc.errors import LayerConfigError, LayerInputError, describe_layer
 from kfunc.layers import added_losses, checks
-from kfunc.layers.base import Layer, _call_parameters
+from kfunc.layers.base import Layer
+from kfunc.layers.signatures import call_parameters
 from kfunc.layers.recurrent import RNN
 
 
@@ -81,7 +82,7 @@ class TimeDistributed(Wrapper):
 
     def call(self, inputs, training=False, key=None, mask=None):
         arguments = {"training": training, "key": key}
-        inner_mask = mask if mask is not None and mask.ndim > 2 and "mask" in _call_parameters(type(self.layer))[0] else None
+        inner_mask = mask if mask is not None and mask.ndim > 2 and "mask" in call_parameters(type(self.layer))[0] else None
 
         def call_inner(step, step_mask):
             extra = {} if step_mask is None else {"mask": step_mask}
