@@ -229,6 +229,17 @@ def test_predict_takes_a_py_dataset(data, in_memory):
     np.testing.assert_allclose(model.predict(Batches(*data)), model.predict(data[0]), rtol=1e-6)
 
 
+def test_predict_reads_a_memory_map_batch_by_batch_from_its_file(tmp_path, data, in_memory, monkeypatch):
+    model = in_memory[False][1]
+    np.save(tmp_path / "x.npy", data[0])
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    reads = []
+    original = streaming.take_rows
+    monkeypatch.setattr(streaming, "take_rows", lambda a, rows: reads.append(rows) or original(a, rows))
+    np.testing.assert_array_equal(model.predict(mapped, batch_size=32, verbose=0), model.predict(data[0], verbose=0))
+    assert reads == [slice(s, s + 32) for s in range(0, len(mapped), 32)]  # never the whole file at once
+
+
 def test_predict_refuses_what_is_not_data(in_memory):
     with pytest.raises(DataError, match=r"predict: x must be arrays .* or an iterable of batches, received int"):
         in_memory[False][1].predict(3)

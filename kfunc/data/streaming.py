@@ -105,6 +105,11 @@ def _memory_map_of(array):
     return None
 
 
+def is_memory_mapped(array) -> bool:
+    """Whether ``array`` is an ``np.memmap`` or a view of one (its rows are read from the file)."""
+    return _memory_map_of(array) is not None
+
+
 def release_pages(array) -> None:
     """Let the OS take back the pages of ``array``'s memory map touched so far (no-op otherwise)."""
     mapped = _memory_map_of(array)
