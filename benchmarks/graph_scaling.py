@@ -34,7 +34,7 @@ def kfunc_chain(depth: int):
         return kfunc.Model(inputs, x)
 
     model, build_s = timed(build)
-    _, predict_s = timed(lambda: model.predict(np.ones((32, 32), np.float32)))
+    _, predict_s = timed(lambda: model.predict(np.ones((32, 32), np.float32), verbose=0))
     return build_s, predict_s
 
 
