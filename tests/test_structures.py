@@ -193,3 +193,17 @@ def test_none_for_a_required_input_is_refused(optional_model):
         model.fit([None], np.ones((4, 1)), verbose=0)
     with pytest.raises(LayerInputError, match=r"input 'x' is not optional, but None was passed"):
         model(None)
+
+
+@pytest.mark.parametrize("structure", ["single", "list", "tuple", "dict", "nested"])
+def test_input_and_output_shape_are_flat_lists_as_in_keras(structure):
+    def shapes(lib):
+        q, r = lib.Input((4, 3), name="q"), lib.Input((2,), name="r")
+        a, b = lib.layers.Dense(2)(q), lib.layers.Dense(5)(r)
+        wrap = {"single": lambda u, v: u, "list": lambda u, v: [u, v], "tuple": lambda u, v: (u, v),
+                "dict": lambda u, v: {"v": v, "u": u}, "nested": lambda u, v: [u, [v, u]]}[structure]
+        inputs = {"single": q, "nested": [q, [r]]}.get(structure) or wrap(q, r)
+        model = lib.Model(inputs, wrap(a, b) if structure != "single" else a)
+        return model.input_shape, model.output_shape
+
+    assert shapes(kfunc) == shapes(keras)

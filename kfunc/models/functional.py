@@ -175,11 +175,14 @@ class Model(TrainingAPI, Layer):
 
     @property
     def input_shape(self):
-        return jax.tree_util.tree_map(lambda t: t.shape, self._graph().input_structure, is_leaf=is_symbolic)
+        """As Keras 3: the input's shape, or a flat list of the inputs' shapes (whatever their
+        nesting: lists, tuples or dicts)."""
+        return _flat_shapes(self._graph().flat_inputs)
 
     @property
     def output_shape(self):
-        return jax.tree_util.tree_map(lambda t: t.shape, self._graph().output_structure, is_leaf=is_symbolic)
+        """As Keras 3: the output's shape, or a flat list of the outputs' shapes."""
+        return _flat_shapes(self._graph().flat_outputs)
 
     @property
     def input_names(self) -> list[str]:
@@ -407,3 +410,9 @@ class Model(TrainingAPI, Layer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, inputs={self.input_names}, outputs={self.output_names}>"
+
+
+def _flat_shapes(tensors) -> tuple | list[tuple]:
+    """One tensor's shape, or a list of the shapes of several (Keras 3's ``input_shape``)."""
+    shapes = [t.shape for t in tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
