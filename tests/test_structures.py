@@ -202,7 +202,7 @@ def test_input_and_output_shape_are_flat_lists_as_in_keras(structure):
         a, b = lib.layers.Dense(2)(q), lib.layers.Dense(5)(r)
         wrap = {"single": lambda u, v: u, "list": lambda u, v: [u, v], "tuple": lambda u, v: (u, v),
                 "dict": lambda u, v: {"v": v, "u": u}, "nested": lambda u, v: [u, [v, u]]}[structure]
-        inputs = {"single": q, "nested": [q, [r]]}.get(structure) or wrap(q, r)
+        inputs = {"single": q, "nested": [q, [r]]}[structure] if structure in ("single", "nested") else wrap(q, r)
         model = lib.Model(inputs, wrap(a, b) if structure != "single" else a)
         return model.input_shape, model.output_shape
 
