@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 import pytest
+from test_backup import StopAt
 
 import kfunc
-from kfunc.callbacks import BackupAndRestore, BackupError, Callback
+from kfunc.callbacks import BackupAndRestore, BackupError
 from kfunc.layers import Dense, Dropout, Input
 from kfunc.models import Model
 
@@ -24,18 +25,6 @@ def _model():
 def _data():
     rng = np.random.default_rng(1)
     return rng.normal(size=(24, 4)).astype("float32"), rng.normal(size=(24, 1)).astype("float32")
-
-
-class StopAt(Callback):
-    """Raises when epoch ``epoch`` begins, as a crash between epochs would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 EPOCHS = 4
