@@ -35,7 +35,11 @@ class Compiled(NamedTuple):
 
     def logs(self, metric_states) -> dict:
         """Metric states -> host floats, in Keras's order (compiled functions sort dict keys)."""
-        values = jax.device_get(self.results(metric_states))
+        return self.host_logs(self.results(metric_states))
+
+    def host_logs(self, results) -> dict:
+        """``results(metric_states)``, computed earlier on the device, -> host floats (``logs``)."""
+        values = jax.device_get(results)
         # A metric may give one value per class or threshold (F1Score(average=None)): an array.
         return {k: float(values[k]) if np.ndim(values[k]) == 0 else np.asarray(values[k])
                 for k in self.builder.log_order}
