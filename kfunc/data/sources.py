@@ -182,29 +182,33 @@ class StreamingSource(ArraySource):
         # chunks train; without (evaluate, validation), nothing is read ahead.
         self.epochs: int | None = None
         self._ahead = ReadAhead()
+        self._drawn = None  # (epoch, row order) last drawn: the read-ahead draws the next epoch's
+
+    def _epoch_order(self, epoch: int):
+        """``order(epoch)``, drawn once per epoch (a permutation of a large file takes tens of ms)."""
+        if self._drawn is None or self._drawn[0] != epoch:
+            self._drawn = (epoch, self.order(epoch))
+        return self._drawn[1]
+
+    @staticmethod
+    def _rows(order, begin: int, end: int):
+        """Rows ``begin`` to ``end`` of an epoch whose row order is ``order`` (None: stored order)."""
+        return slice(begin, end) if order is None else order[begin:end]
 
     def _chunk(self, order, begin: int, end: int):
         """Whole batches ``begin`` to ``end`` of the epoch whose row order is ``order``, read and
         checked on the host, as a tree of arrays."""
         size = self.batch_size
-        rows = slice(begin * size, end * size) if order is None else order[begin * size:end * size]
-        return as_tree(self.data.take(rows))
-
-    def _next_first_chunk(self, epoch: int, end: int):
-        """The first ``end`` whole batches of epoch ``epoch + 1`` (its row order drawn here)."""
-        return self._chunk(self.order(epoch + 1), 0, end)
+        return as_tree(self.data.take(self._rows(order, begin * size, end * size)))
 
     def _key(self, epoch: int, begin: int, end: int) -> tuple:
         return (epoch if self.shuffle else None, begin, end)
 
     def blocks(self, epoch: int, first: int = 0):
         """The epoch's blocks from batch ``first`` on: ``WholeBatches`` per chunk, then ``OneBatch``."""
-        order = self.order(epoch)
+        order = self._epoch_order(epoch)
         size = self.batch_size
         stop = min(self.steps_per_epoch, self.whole_steps)
-
-        def rows(begin: int, end: int):
-            return slice(begin, end) if order is None else order[begin:end]
 
         def host_chunks():
             for begin in range(first, stop, self.chunk_steps):
@@ -212,7 +216,8 @@ class StreamingSource(ArraySource):
                 tree = self._ahead.take(self._key(epoch, begin, end), functools.partial(self._chunk, order, begin, end))
                 if end == stop and self.epochs is not None and epoch + 1 < self.epochs:
                     after = min(self.chunk_steps, stop)
-                    self._ahead.start(self._key(epoch + 1, 0, after), functools.partial(self._next_first_chunk, epoch, after))
+                    self._ahead.start(self._key(epoch + 1, 0, after),
+                                      functools.partial(self._chunk, self._epoch_order(epoch + 1), 0, after))
                 yield tree, end - begin
 
         # Before a chunk goes to the device, the one before the current chunk must be done.
@@ -228,7 +233,7 @@ class StreamingSource(ArraySource):
             del tree
             yield WholeBatches(data, None, 0, steps, size, fence)
         if self.rest and self.steps_per_epoch > self.whole_steps and first <= self.whole_steps:
-            tail = rows(self.whole_steps * size, self.count)
+            tail = self._rows(order, self.whole_steps * size, self.count)
             yield OneBatch(put_batch(as_tree(self.data.take(tail)), self.placement))
 
 

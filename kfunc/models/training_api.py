@@ -13,14 +13,14 @@ from kfunc.data.arrays import DataError, model_input_arrays, sample_count
 from kfunc.data.id_checks import check_embedding_ids
 from kfunc.data.prefetch import prefetched
 from kfunc.data.sources import is_array_like, prediction_inputs, put_batch, whole_batch_size
-from kfunc.distribution import distribution, place_weights
-from kfunc.folding import BlockFolding
+from kfunc.distribution import place_weights
 from kfunc.lower import apply_stacked
 from kfunc.run_limits import capped_epochs, capped_steps
 from kfunc.saving import weights as weights_lib
 from kfunc.train import optimizers as optimizers_lib
 from kfunc.train.callbacks import CallbackList
 from kfunc.train.compile_config import make_config
+from kfunc.train.folded_layout import TrainingLayout
 from kfunc.train.loop import Trainer
 from kfunc.train.losses import TrainingConfigError
 from kfunc.train.progbar_logger import with_progbar
@@ -228,36 +228,22 @@ class TrainingAPI:
         compiled with ``run_eagerly=True``) and the variables it takes. Runs of repeated blocks
         are folded as in training (one ``lax.scan`` over their stacked weights, so compile time
         does not grow with depth): ``params``/``state`` then hold those weights stacked, once
-        per call rather than once per batch."""
-        params, state = self.get_variables()
-        folding = self._inference_folding()
-        if folding is None:
-            forward = functools.partial(self.apply, training=False)
+        per call rather than once per batch. Before ``compile``, every run is folded, as
+        ``kfunc.lower`` does; after, as ``compile(fold_repeated_blocks=)`` says."""
+        if self._trainer is not None:
+            layout = self._trainer.layout
         else:
-            if self._trainer is not None:  # stacked (and placed) as its compiled steps read them
-                params, state = self._trainer.stacked_variables(params, state)
-            else:
-                params, state = folding.stack_tree(params), folding.stack_tree(state)
-            forward = functools.partial(apply_stacked, self, folding, training=False)
+            layout = self._jitted("inference_layout", lambda: TrainingLayout(self, fold_repeated_blocks=True))
+        folding = layout.folding()
+        (params, state), _ = layout.stacked(*self.get_variables())  # stacked (and placed) as training reads them
+        forward = (functools.partial(self.apply, training=False) if folding is None
+                   else functools.partial(apply_stacked, self, folding, training=False))
         if self._trainer is not None and not self._trainer.config.jit:
             return forward, params, state
         cached = self._jitted("predict", dict)
         if cached.get("folding", False) is not folding:
             cached.update(folding=folding, forward=jax.jit(forward))
         return cached["forward"], params, state
-
-    def _inference_folding(self):
-        """The runs of repeated blocks inference folds: those training folds once compiled
-        (``compile(fold_repeated_blocks=)``, also under a distribution); before, every run, as
-        ``kfunc.lower`` does, and none under a distribution."""
-        if self._trainer is not None:
-            return self._trainer.folding()
-        if distribution() is not None or not self.built:
-            return None
-        cached = self._jitted("inference_folding", dict)
-        if "folding" not in cached:
-            cached["folding"] = BlockFolding.of(self)
-        return cached["folding"]
 
     def _array_batches(self, x, batch_size: int, placement):
         """``(batches, count)``: the checked input arrays of ``x``, one list (in ``input_names``

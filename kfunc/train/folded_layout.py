@@ -24,6 +24,8 @@ class TrainingLayout:
         the runs whose blocks' weights are all placed alike (see ``stacked``)."""
         if not self.fold_repeated_blocks:
             return None
+        if not getattr(self.model, "built", False):
+            return None
         if not hasattr(self.model, "_graph") or not getattr(self.model, "_graph_network", True):
             return None  # a subclassed model runs its own call: there is no graph of blocks to fold
         plan, current = self.model._graph().plan, distribution_lib.distribution()

@@ -266,13 +266,12 @@ class Trainer(Evaluation):
                     # when they are read, they would wait for the next epoch too, and the device
                     # would idle while the host prints (benchmarks/fused_loop.py, verbose=2:
                     # 0.82x -> 0.89x of a hand-written scan).
-                    pending.append((epoch, functions.results(carry.metrics),
-                                    None if val_metrics is None else functions.results(val_metrics)))
+                    pending.append((epoch, *self._epoch_results(functions, carry.metrics, val_metrics)))
                     if verbose:
                         last_logs = self._report_epochs(pending[:-1], functions, callback_list) or last_logs
                         pending = pending[-1:]
                     continue
-                epoch_logs = self._epoch_logs(functions, carry.metrics, val_metrics)
+                epoch_logs = self._host_logs(functions, *self._epoch_results(functions, carry.metrics, val_metrics))
                 last_logs = epoch_logs
                 self._write_back(train)
                 callback_list.on_epoch_end(epoch, epoch_logs)
@@ -375,17 +374,21 @@ class Trainer(Evaluation):
         display); returns the last epoch's logs (None when ``pending`` is empty)."""
         logs = None
         for epoch, results, val_results in pending:
-            logs = functions.host_logs(results)
-            if val_results is not None:
-                logs |= {f"val_{k}": v for k, v in functions.host_logs(val_results).items()}
+            logs = self._host_logs(functions, results, val_results)
             callback_list.on_epoch_end(epoch, logs)
         return logs
 
     @staticmethod
-    def _epoch_logs(functions: Compiled, metrics, val_metrics) -> dict:
-        logs = functions.logs(metrics)
-        if val_metrics is not None:
-            logs |= {f"val_{k}": v for k, v in functions.logs(val_metrics).items()}
+    def _epoch_results(functions: Compiled, metrics, val_metrics) -> tuple:
+        """``(results, validation results or None)`` of an epoch's metric states, on the device."""
+        return functions.results(metrics), None if val_metrics is None else functions.results(val_metrics)
+
+    @staticmethod
+    def _host_logs(functions: Compiled, results, val_results) -> dict:
+        """An epoch's logs as host values: the metrics, then the ``val_`` ones."""
+        logs = functions.host_logs(results)
+        if val_results is not None:
+            logs |= {f"val_{k}": v for k, v in functions.host_logs(val_results).items()}
         return logs
 
     def _restore(self, backup: BackupAndRestore, functions: Compiled) -> ResumePoint | None:
