@@ -361,6 +361,20 @@ def test_fuzz_weights_reader_only_succeeds_or_raises_weights_file_error(valid_fi
     _assert_same_arrays(dict(zip(expected["weights"], arrays.values(), strict=True)), expected["weights"])
 
 
+def test_a_damaged_central_directory_entry_cannot_hide_members(valid_files):
+    """A wrong comment length in the first central-directory entry makes zipfile read the entries
+    after it as that comment: the archive would open with members missing (found by the fuzz test)."""
+    folder, _, weights_bytes, expected = valid_files
+    data = bytearray(weights_bytes)
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 33] = 2  # the file comment length, now 512 (bytes 32-33 of a central-directory header)
+    path = folder / "hidden.npz"
+    path.write_bytes(bytes(data))
+    count = len(expected["weights"]) + 1  # the arrays and the manifest
+    with pytest.raises(WeightsFileError, match=rf"declares {count} members but \d+ could be read; the file is corrupt"):
+        read_weights_file(path)
+
+
 def test_the_error_family():
     assert issubclass(UnknownObjectError, ModelFileError)
     assert issubclass(ModelFileError, SavedFileError) and issubclass(WeightsFileError, SavedFileError)

@@ -158,8 +158,22 @@ def open_archive(path, *, error: type[Exception], what: str) -> Iterator[Archive
                 f"{str(failure)[:200]}); the file may be truncated or corrupt."
             ) from None
         with archive:
+            _check_entry_count(archive, handle, path, error, what)
             _check_members(archive, size, path, error, what)
             yield Archive(archive, path, error, what)
+
+
+def _check_entry_count(archive: zipfile.ZipFile, handle, path: str, error, what: str) -> None:
+    """The central directory lists as many members as its end record declares: a damaged entry
+    header (say a wrong extra-field length) makes ``zipfile`` read the entries after it as that
+    entry's extra data, and the archive would open with members silently missing."""
+    end_record = zipfile._EndRecData(handle)  # the parser zipfile itself uses (ZIP64 too)
+    declared = end_record[zipfile._ECD_ENTRIES_TOTAL] if end_record else None
+    if declared != len(archive.infolist()):
+        raise error(
+            f"The {what} '{path}': its central directory declares {declared} members but {len(archive.infolist())} "
+            "could be read; the file is corrupt."
+        )
 
 
 def _check_members(archive: zipfile.ZipFile, file_size: int, path: str, error, what: str) -> None:
